@@ -1,0 +1,65 @@
+/* detmath.h - deterministic float32 transcendental functions.
+ *
+ * The entropy model must produce the same bits on the encoder and on the
+ * decoder, whatever the machine, compiler or SIMD width. libm's expf/tanhf
+ * differ between C libraries (and versions of one), so the entropy-model path
+ * uses these instead. They are built only from IEEE-754 operations that are
+ * correctly rounded everywhere (+, -, *, /, comparisons, exact conversions and
+ * bit manipulation) in a fixed order; the project compiles with
+ * -ffp-contract=off and without -ffast-math, so the compiler may neither fuse
+ * nor reorder them. The array versions are written so that the compiler can
+ * vectorise them; vector lanes compute exactly what the scalar code does.
+ *
+ * Accuracy (checked by tests/nn/test_detmath.c against double-precision libm):
+ * a few ulp over the whole float range.
+ */
+#ifndef M2T_NN_DETMATH_H
+#define M2T_NN_DETMATH_H
+
+#include <stddef.h>
+
+/*
+ * M2T_NN_CLONES compiles a function for several x86-64 instruction sets and
+ * picks one when the program loads (GCC/Clang target_clones, ELF ifunc). It
+ * only widens the vectors: the source, and so the order of every rounding,
+ * stays the same, and fused multiply-add never appears (-ffp-contract=off),
+ * so each clone computes the same bits. Define M2T_NO_CLONES to turn it off.
+ */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(M2T_NO_CLONES)
+#define M2T_NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define M2T_NN_CLONES
+#endif
+
+/* e^x. Overflows to +inf above ~88.72, underflows through the subnormals to
+ * +0 below ~-103.97, exp(-inf) = 0, exp(+inf) = +inf, NaN stays NaN. */
+float m2t_det_expf(float x);
+
+/* e^x - 1, accurate near 0 (no cancellation). Same special cases as above,
+ * with -1 for large negative x. */
+float m2t_det_expm1f(float x);
+
+/* tanh(x) = expm1(2x) / (expm1(2x) + 2), odd, exactly +-1 for |x| > 9. */
+float m2t_det_tanhf(float x);
+
+/* GELU, tanh form (PyTorch's gelu(approximate="tanh")):
+ *   0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3).
+ * Evaluated as x / (1 + e^(-2u)), the same function, because 1 + tanh(u)
+ * loses all its digits to cancellation when u is very negative. */
+float m2t_det_geluf(float x);
+
+/* y[i] = m2t_det_expf(x[i]); y may equal x. */
+void m2t_det_exp_array(const float *x, float *y, size_t n);
+
+/* x[i] = m2t_det_geluf(x[i]). */
+void m2t_det_gelu_inplace(float *x, size_t n);
+
+/*
+ * Softmax of a short vector: y[i] = e^(x[i] - max) / sum_j e^(x[j] - max),
+ * the sum taken in index order. -inf entries get probability 0. If every
+ * entry is -inf (nothing allowed), y is all zeros rather than NaN. y may
+ * equal x. n == 0 does nothing.
+ */
+void m2t_det_softmax(const float *x, float *y, size_t n);
+
+#endif
