@@ -42,6 +42,8 @@ def main():
         "train_init": st.get("init", "scratch"),
         "train_eval": json.dumps(st.get("final_eval", {})),
     }
+    if "lambdas" in st:
+        facts["lambdas"] = json.dumps(st["lambdas"])
     W.export_safetensors(codec, args.out, facts, args.dtype)
     print("wrote %s (%.1f MiB)" % (args.out, os.path.getsize(args.out) / 2**20))
 

@@ -120,6 +120,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: default)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default="{}", help="JSON overrides of the model config")
+    ap.add_argument("--lambdas", help="comma-separated lambda per quality (default: model.LAMBDAS)")
     args = ap.parse_args()
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -162,7 +163,12 @@ def main():
     train_imgs, valid_imgs = load_pack(args.pack)
     sampler = CropSampler(train_imgs, args.crop, device, args.seed + state["step"])
     valid = validation_set(valid_imgs, device)
-    lambdas = torch.tensor(M.LAMBDAS, device=device)
+    lambda_list = [float(v) for v in args.lambdas.split(",")] if args.lambdas else \
+        state.get("lambdas", list(M.LAMBDAS))
+    if len(lambda_list) != M.QUALITIES:
+        sys.exit("need %d lambdas" % M.QUALITIES)
+    state["lambdas"] = lambda_list
+    lambdas = torch.tensor(lambda_list, device=device)
     n_params = sum(p.numel() for p in codec.parameters())
     log("device %s, %d train / %d valid images, %.2fM parameters, config %s"
         % (device, len(sampler.images), len(valid), n_params / 1e6, json.dumps(codec.cfg)))

@@ -99,11 +99,9 @@ static void attend_head(const m2t_kv_cache *c, int h, const float *q, int rows, 
 
     m2t_dense_strided(q, ldq, rows, d, c->keys + (size_t)h * d * cap, cap, NULL, length, p,
                       (size_t)length);
-    for (int r = 0; r < rows; r++) {
-        float *pr = p + (size_t)r * length;
-        scale_and_mask(pr, length, scale, mask ? mask + r * mask_ld : NULL);
-        m2t_det_softmax(pr, pr, (size_t)length);
-    }
+    for (int r = 0; r < rows; r++)
+        scale_and_mask(p + (size_t)r * length, length, scale, mask ? mask + r * mask_ld : NULL);
+    m2t_det_softmax_rows(p, (size_t)rows, (size_t)length, (size_t)length);
     m2t_dense_strided(p, (size_t)length, rows, length, c->values + (size_t)h * cap * d,
                       (size_t)d, NULL, d, out, ldo);
 }

@@ -48,9 +48,10 @@ void m2t_conv2d_pack_weights(const float *weight, int cin, int cout, int kernel,
 /*
  * Scratch, in floats, m2t_conv2d_forward() works well with for an input of
  * in_h x in_w: room for the im2col rows of min(all output pixels,
- * M2T_CONV_SCRATCH_BUDGET_FLOATS / K) pixels (at least one). 0 for a 1x1
- * stride-1 convolution, which needs none. Any smaller non-zero amount down to
- * one pixel's row (K floats) also works, in more, smaller sgemm calls.
+ * M2T_CONV_SCRATCH_BUDGET_FLOATS / K) pixels (at least one); 0 for a 1x1
+ * stride-1 convolution, which needs none, and for an invalid shape. Any
+ * smaller amount down to one pixel's row (K floats) also works, in more,
+ * smaller sgemm calls.
  */
 size_t m2t_conv2d_scratch_floats(const m2t_conv2d *conv, int in_h, int in_w);
 

@@ -148,11 +148,17 @@ void m2t_dense_gelu(const float *x, int rows, int in, const float *wt, const flo
     m2t_det_gelu_inplace(y, (size_t)rows * out);
 }
 
+/* Static and cloned behind the public name: see detmath.c's exp_array. */
 M2T_NN_CLONES
-void m2t_add_inplace(float *y, const float *x, size_t n)
+static void add_arrays(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = y[i] + x[i];
+}
+
+void m2t_add_inplace(float *y, const float *x, size_t n)
+{
+    add_arrays(y, x, n);
 }
 
 /* One row: sequential sums, so the result does not depend on vector width. */

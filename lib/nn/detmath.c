@@ -9,6 +9,8 @@
  */
 #include "nn/detmath.h"
 
+#include "common/common.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -196,39 +198,125 @@ float m2t_det_geluf(float x)
     return gelu_inline(x);
 }
 
+/* The vectorised loops are static, cloned functions behind plain public
+ * ones: clang 14 gives an exported target_clones function no callable
+ * symbol of its own name. */
 M2T_NN_CLONES
-void m2t_det_exp_array(const float *x, float *y, size_t n)
+static void exp_array(const float *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = exp_inline(x[i]);
 }
 
+void m2t_det_exp_array(const float *x, float *y, size_t n)
+{
+    exp_array(x, y, n);
+}
+
 M2T_NN_CLONES
-void m2t_det_gelu_inplace(float *x, size_t n)
+static void gelu_array(float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = gelu_inline(x[i]);
 }
 
-M2T_NN_CLONES
-void m2t_det_softmax(const float *x, float *y, size_t n)
+void m2t_det_gelu_inplace(float *x, size_t n)
 {
-    if (n == 0)
-        return;
-    float max = x[0];
-    for (size_t i = 1; i < n; i++)
+    gelu_array(x, n);
+}
+
+/*
+ * Softmax pieces shared by the one-row and the many-row entry points, so
+ * that both give the same bits by construction.
+ */
+enum { MAX_LANES = 16, SOFTMAX_ROWS = 8 };
+
+/* The largest entry, as the loop "m = x[0]; m = x[i] > m ? x[i] : m" finds it
+ * (a NaN in x[0] wins, later NaNs lose), but in MAX_LANES independent lanes
+ * the compiler can vectorise. Unlike a sum, a maximum is the same value in
+ * any order; only the sign of a zero maximum may differ, and x - (+0) equals
+ * x - (-0) except for x = 0, where both exponentials are 1. */
+static inline float row_max(const float *x, size_t n)
+{
+    float lane[MAX_LANES];
+    for (int j = 0; j < MAX_LANES; j++)
+        lane[j] = x[0];
+    size_t i = 1;
+    for (; i + MAX_LANES <= n; i += MAX_LANES)
+        for (int j = 0; j < MAX_LANES; j++)
+            lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+    float max = lane[0];
+    for (int j = 1; j < MAX_LANES; j++)
+        max = lane[j] > max ? lane[j] : max;
+    for (; i < n; i++)
         max = x[i] > max ? x[i] : max;
+    return max;
+}
+
+/* y = e^(x - max); returns 0 if every entry is -inf (y is then all zeros). */
+static inline int row_exp(const float *x, float *y, size_t n)
+{
+    const float max = row_max(x, n);
     if (max == -INFINITY) {
         /* Every entry masked: no distribution exists; define it as zeros so
          * that a fully masked attention row contributes nothing. */
         memset(y, 0, n * sizeof *y);
-        return;
+        return 0;
     }
     for (size_t i = 0; i < n; i++)
         y[i] = exp_inline(x[i] - max);
+    return 1;
+}
+
+static inline void row_divide(float *y, size_t n, float sum)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = y[i] / sum;
+}
+
+M2T_NN_CLONES
+static void softmax_one(const float *x, float *y, size_t n)
+{
+    if (!row_exp(x, y, n))
+        return;
     float sum = 0.0f;
     for (size_t i = 0; i < n; i++)
         sum += y[i];
-    for (size_t i = 0; i < n; i++)
-        y[i] = y[i] / sum;
+    row_divide(y, n, sum);
+}
+
+void m2t_det_softmax(const float *x, float *y, size_t n)
+{
+    if (n > 0)
+        softmax_one(x, y, n);
+}
+
+M2T_NN_CLONES
+static void softmax_rows(float *x, size_t rows, size_t n, size_t ld)
+{
+    for (size_t r0 = 0; r0 < rows; r0 += SOFTMAX_ROWS) {
+        const size_t block = M2T_MIN((size_t)SOFTMAX_ROWS, rows - r0);
+        float *row[SOFTMAX_ROWS];
+        float sum[SOFTMAX_ROWS];
+        int live[SOFTMAX_ROWS];
+        for (size_t r = 0; r < block; r++) {
+            row[r] = x + (r0 + r) * ld;
+            live[r] = row_exp(row[r], row[r], n);
+            sum[r] = 0.0f;
+        }
+        /* Each row's sum runs i ascending, as in m2t_det_softmax; taking
+         * the rows together only interleaves independent chains. */
+        for (size_t i = 0; i < n; i++)
+            for (size_t r = 0; r < block; r++)
+                sum[r] += row[r][i];
+        for (size_t r = 0; r < block; r++)
+            if (live[r])
+                row_divide(row[r], n, sum[r]);
+    }
+}
+
+void m2t_det_softmax_rows(float *x, size_t rows, size_t n, size_t ld)
+{
+    if (n > 0)
+        softmax_rows(x, rows, n, ld);
 }

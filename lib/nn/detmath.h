@@ -24,6 +24,8 @@
  * only widens the vectors: the source, and so the order of every rounding,
  * stays the same, and fused multiply-add never appears (-ffp-contract=off),
  * so each clone computes the same bits. Define M2T_NO_CLONES to turn it off.
+ * Use it on static functions only (clang 14 gives an exported clone no
+ * callable symbol of its own name); public functions call them.
  */
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(M2T_NO_CLONES)
 #define M2T_NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -39,7 +41,7 @@ float m2t_det_expf(float x);
  * with -1 for large negative x. */
 float m2t_det_expm1f(float x);
 
-/* tanh(x) = expm1(2x) / (expm1(2x) + 2), odd, exactly +-1 for |x| > 9. */
+/* tanh(x) = expm1(2x) / (expm1(2x) + 2); odd; exactly +-1 from |x| ~ 9.01. */
 float m2t_det_tanhf(float x);
 
 /* GELU, tanh form (PyTorch's gelu(approximate="tanh")):
@@ -57,9 +59,13 @@ void m2t_det_gelu_inplace(float *x, size_t n);
 /*
  * Softmax of a short vector: y[i] = e^(x[i] - max) / sum_j e^(x[j] - max),
  * the sum taken in index order. -inf entries get probability 0. If every
- * entry is -inf (nothing allowed), y is all zeros rather than NaN. y may
- * equal x. n == 0 does nothing.
+ * entry is -inf (nothing allowed), y is all zeros rather than NaN. A NaN or
+ * +inf entry makes the row NaN. y may equal x. n == 0 does nothing.
  */
 void m2t_det_softmax(const float *x, float *y, size_t n);
+
+/* m2t_det_softmax in place on each of `rows` rows of n floats, ld apart:
+ * the same bits row by row, faster because the rows' sums run side by side. */
+void m2t_det_softmax_rows(float *x, size_t rows, size_t n, size_t ld);
 
 #endif

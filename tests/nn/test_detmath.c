@@ -182,6 +182,38 @@ static void test_softmax(void)
     CHECK(y[0] == 1.0f);
 }
 
+/* The many-row softmax gives each row the one-row bits, for any row count
+ * (blocks and their remainders), including masked and NaN rows. */
+static void test_softmax_rows(void)
+{
+    enum { ROWS = 21, N = 83, LD = 90 };
+    float *x = test_alloc(ROWS * LD), *y = test_alloc(ROWS * LD);
+    test_rng rng = {31};
+    int ok = 1;
+    for (int rows = 1; rows <= ROWS; rows += 4) {
+        rng_fill(&rng, x, ROWS * LD, 8.0f);
+        for (int i = 0; i < N; i++)
+            x[2 * LD + i] = -INFINITY;            /* fully masked row */
+        x[3 * LD + 5] = -INFINITY;
+        x[4 * LD] = NAN;                          /* NaN first: the row is NaN */
+        x[5 * LD] = 0.0f;                         /* signed zeros at the max */
+        x[5 * LD + 1] = -0.0f;
+        for (int i = 2; i < N; i++)
+            x[5 * LD + i] = -(float)i;
+        memcpy(y, x, ROWS * LD * sizeof *y);
+        m2t_det_softmax_rows(y, (size_t)rows, N, LD);
+        for (int r = 0; r < rows; r++) {
+            float one[N];
+            m2t_det_softmax(x + r * LD, one, N);
+            ok &= bits_equal(one, y + r * LD, N);
+        }
+    }
+    printf("softmax_rows == softmax row by row: %s\n", ok ? "bit-exact" : "MISMATCH");
+    CHECK(ok);
+    free(x);
+    free(y);
+}
+
 /* The array loops are vectorised; each lane must compute the scalar bits. */
 static void test_arrays_match_scalar(void)
 {
@@ -223,6 +255,7 @@ int main(void)
     sweep(&tanh_case, -10.0f, 10.0f);
     test_gelu_accuracy();
     test_softmax();
+    test_softmax_rows();
     test_special_values();
     test_arrays_match_scalar();
     return test_finish("test_detmath");

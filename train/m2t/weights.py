@@ -90,7 +90,7 @@ def model_metadata(codec, facts=None):
             "scale_min": M.SCALE_MIN, "log_scale_max": M.LOG_SCALE_MAX,
             "embed_divisor": M.EMBED_DIVISOR}
     meta.update({k: v for k, v in cfg.items()})
-    meta.update(facts or {})
+    meta.update(facts or {})   # may override lambdas with the ones actually trained
     return meta
 
 

@@ -1,0 +1,361 @@
+/* m2t - command-line front end of libm2t.
+ *
+ *   m2t compress [-q Q] [-t THREADS] [-m MODEL] IN.png -o OUT.m2t
+ *   m2t decompress [-t THREADS] [--steps K] [-m MODEL] IN.m2t -o OUT.png
+ *   m2t info IN.m2t
+ *   m2t remote compress|decompress --url URL ...   (see remote.c)
+ *   m2t --help | --version
+ *
+ * "-" as IN or OUT means standard input or output. Exit status: 0 success,
+ * 1 failure (message on stderr), 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "m2t.h"
+
+static const char usage_text[] =
+    "usage: m2t compress [-q Q] [-t THREADS] [-m MODEL] IN.png -o OUT.m2t\n"
+    "       m2t decompress [-t THREADS] [--steps K] [-m MODEL] IN.m2t -o OUT.png\n"
+    "       m2t info IN.m2t\n"
+    "       m2t remote compress [-q Q] --url URL IN.png -o OUT.m2t\n"
+    "       m2t remote decompress [--steps K] --url URL IN.m2t -o OUT.png\n"
+    "       m2t --help | --version\n"
+    "\n"
+    "  -q, --quality Q    1 (smallest) .. 8 (best quality); default 6\n"
+    "  -t, --threads N    worker threads; default: number of CPUs\n"
+    "  -m, --model PATH   model file; default $M2T_MODEL or the shipped model\n"
+    "  -o, --output PATH  output file ('-' for standard output)\n"
+    "      --steps K      decode only the first K schedule steps (preview)\n"
+    "      --url URL      m2td base address, e.g. http://127.0.0.1:8080\n"
+    "\n"
+    "Images: PNG (any bit depth/colour type, opaque alpha only) or binary\n"
+    "PGM/PPM/PAM in; PNG out, or PGM/PPM when OUT ends in .pgm, .ppm or .pnm.\n";
+
+int cli_fail(const char *what, const char *detail)
+{
+    fprintf(stderr, "m2t: %s: %s\n", what, detail);
+    return 1;
+}
+
+int cli_usage_error(const char *msg)
+{
+    fprintf(stderr, "m2t: %s\n%s", msg, usage_text);
+    return 2;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+int cli_read_all(const char *path, uint8_t **data, size_t *size)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (len < cap)
+            break;
+        uint8_t *bigger = realloc(buf, cap * 2);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    int failed = !buf || ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (failed) {
+        free(buf);
+        return -1;
+    }
+    *data = buf;
+    *size = len;
+    return 0;
+}
+
+/* Writes via a temporary file and rename, so a failure never leaves a
+ * half-written output under the requested name. */
+int cli_write_all(const char *path, const void *data, size_t size)
+{
+    if (strcmp(path, "-") == 0)
+        return fwrite(data, 1, size, stdout) == size && fflush(stdout) == 0 ? 0 : -1;
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return -1;
+    snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(data, 1, size, f) == size;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (ok && rename(tmp, path) != 0)
+        ok = 0;
+    if (!ok)
+        remove(tmp);
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
+int cli_wants_pnm(const char *path)
+{
+    return ends_with(path, ".ppm") || ends_with(path, ".pgm") || ends_with(path, ".pnm");
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+enum { OPT_STEPS = 1000, OPT_URL, OPT_HELP, OPT_VERSION };
+
+static const struct option long_options[] = {
+    {"quality", required_argument, NULL, 'q'}, {"threads", required_argument, NULL, 't'},
+    {"model", required_argument, NULL, 'm'},   {"output", required_argument, NULL, 'o'},
+    {"steps", required_argument, NULL, OPT_STEPS}, {"url", required_argument, NULL, OPT_URL},
+    {"help", no_argument, NULL, OPT_HELP},     {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static unsigned default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* Parses argv after the command word(s) into opts; returns 0 or an exit code. */
+static int parse_options(int argc, char **argv, cli_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->threads = default_threads();
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "q:t:m:o:", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'q':
+            if (parse_uint(optarg, 1, 8, &o->quality))
+                return cli_usage_error("quality must be an integer from 1 to 8");
+            break;
+        case 't':
+            if (parse_uint(optarg, 1, 256, &o->threads))
+                return cli_usage_error("threads must be an integer from 1 to 256");
+            break;
+        case 'm':
+            o->model = optarg;
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case OPT_STEPS:
+            if (parse_uint(optarg, 1, M2T_MAX_SCHEDULE_STEPS, &o->steps))
+                return cli_usage_error("steps must be a positive integer");
+            break;
+        case OPT_URL:
+            o->url = optarg;
+            break;
+        default:
+            return cli_usage_error("unknown option");
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_error("expected exactly one input file");
+    o->input = argv[optind];
+    return 0;
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static int open_model(const char *path, m2t_model **model)
+{
+    m2t_error err = m2t_model_open(path, model);
+    if (err != M2T_OK) {
+        fprintf(stderr, "m2t: cannot load model %s: %s\n",
+                path ? path : m2t_default_model_path(), m2t_error_name(err));
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_compress(const cli_options *o)
+{
+    uint8_t *data;
+    size_t size;
+    m2t_image img = {0};
+    m2t_model *model = NULL;
+    void *out = NULL;
+    size_t out_size = 0;
+    int rc = 1;
+    if (!o->output)
+        return cli_usage_error("missing -o OUTPUT");
+    if (cli_read_all(o->input, &data, &size) != 0)
+        return cli_fail(o->input, strerror(errno));
+    m2t_error err = m2t_image_decode(data, size, 0, &img);
+    free(data);
+    if (err != M2T_OK)
+        return cli_fail(o->input, m2t_error_name(err));
+    if (open_model(o->model, &model) == 0) {
+        m2t_compress_params p = {.quality = o->quality};
+        err = m2t_compress(model, &img, &p, o->threads, &out, &out_size);
+        if (err != M2T_OK)
+            cli_fail("compression failed", m2t_error_name(err));
+        else if (cli_write_all(o->output, out, out_size) != 0)
+            cli_fail(o->output, strerror(errno));
+        else
+            rc = 0;
+    }
+    free(out);
+    m2t_model_close(model);
+    m2t_image_free(&img);
+    return rc;
+}
+
+/* Encodes img as PNG, or PNM when the output name asks for it, and writes it. */
+int cli_write_image(const char *path, const m2t_image *img)
+{
+    void *buf;
+    size_t size;
+    m2t_error err = cli_wants_pnm(path) ? m2t_image_encode_pnm(img, &buf, &size)
+                                        : m2t_image_encode_png(img, &buf, &size);
+    if (err != M2T_OK)
+        return cli_fail("image encoding failed", m2t_error_name(err));
+    int failed = cli_write_all(path, buf, size) != 0;
+    free(buf);
+    return failed ? cli_fail(path, strerror(errno)) : 0;
+}
+
+static int cmd_decompress(const cli_options *o)
+{
+    uint8_t *data;
+    size_t size;
+    m2t_model *model = NULL;
+    m2t_image img = {0};
+    int rc = 1;
+    if (!o->output)
+        return cli_usage_error("missing -o OUTPUT");
+    if (cli_read_all(o->input, &data, &size) != 0)
+        return cli_fail(o->input, strerror(errno));
+    if (open_model(o->model, &model) == 0) {
+        m2t_decompress_params p = {.steps = o->steps};
+        m2t_error err = m2t_decompress(model, data, size, &p, o->threads, &img);
+        if (err != M2T_OK)
+            cli_fail(o->input, m2t_error_name(err));
+        else
+            rc = cli_write_image(o->output, &img);
+    }
+    m2t_image_free(&img);
+    m2t_model_close(model);
+    free(data);
+    return rc;
+}
+
+static const char *order_name(m2t_order order)
+{
+    return order == M2T_ORDER_RASTER ? "raster" : order == M2T_ORDER_RANDOM ? "random" : "qlds";
+}
+
+/* The bitstream header as JSON (also used by m2td's JSON responses). */
+static json_t *info_json(const m2t_bitstream_info *i)
+{
+    char id[17];
+    snprintf(id, sizeof id, "%016llx", (unsigned long long)i->model_id);
+    json_t *patches = json_array();
+    for (uint32_t p = 0; p < i->patches_x * i->patches_y; p++)
+        json_array_append_new(patches, json_integer(i->patch_bytes[p]));
+    double bpp = 8.0 * (double)i->total_size / ((double)i->width * i->height);
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:s, s:{s:i, s:i, s:i}, "
+                     "s:{s:s, s:s, s:i, s:f}, s:{s:i, s:i, s:i}, s:I, s:I, s:o, s:f}",
+                     "version", (int)i->version, "width", (int)i->width, "height", (int)i->height,
+                     "channels", (int)i->channels, "quality", (int)i->quality, "model_id", id,
+                     "latent", "width", (int)i->latent_width, "height", (int)i->latent_height,
+                     "channels", (int)i->latent_channels,
+                     "schedule", "mode", i->mode_mt ? "mt" : "m2t", "order", order_name(i->order),
+                     "steps", (int)i->steps, "alpha", (double)i->alpha,
+                     "patches", "size", (int)i->patch, "x", (int)i->patches_x, "y",
+                     (int)i->patches_y,
+                     "bytes", (json_int_t)i->total_size, "header_bytes",
+                     (json_int_t)i->header_size, "patch_bytes", patches, "bpp", bpp);
+}
+
+static int cmd_info(const cli_options *o)
+{
+    uint8_t *data;
+    size_t size;
+    m2t_bitstream_info info;
+    if (cli_read_all(o->input, &data, &size) != 0)
+        return cli_fail(o->input, strerror(errno));
+    m2t_error err = m2t_bitstream_inspect(data, size, &info);
+    free(data);
+    if (err != M2T_OK)
+        return cli_fail(o->input, m2t_error_name(err));
+    json_t *j = info_json(&info);
+    m2t_bitstream_info_free(&info);
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!text)
+        return cli_fail("info", "out of memory");
+    puts(text);
+    free(text);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage_error("missing command");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("m2t %s (libm2t %s)\n", M2T_VERSION_STRING, m2t_version());
+        return 0;
+    }
+    int remote = strcmp(cmd, "remote") == 0;
+    if (remote) {
+        if (argc < 3)
+            return cli_usage_error("remote needs compress or decompress");
+        cmd = argv[2];
+    }
+    cli_options o;
+    int skip = remote ? 2 : 1;
+    int rc = parse_options(argc - skip, argv + skip, &o);
+    if (rc != 0)
+        return rc;
+    if (remote)
+        return cli_remote(cmd, &o);
+    if (o.url)
+        return cli_usage_error("--url is only for m2t remote");
+    if (strcmp(cmd, "compress") == 0)
+        return cmd_compress(&o);
+    if (strcmp(cmd, "decompress") == 0)
+        return cmd_decompress(&o);
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(&o);
+    return cli_usage_error("unknown command");
+}
