@@ -1,0 +1,317 @@
+/* m2t_bench - time each codec stage, count its FLOPs, compare with sgemm.
+ *
+ *   m2t_bench [-m MODEL] [-t THREADS] [-q QUALITY] [-r REPEATS] IMAGE...
+ *
+ * For every image: compress and decompress REPEATS times through the task
+ * API on THREADS threads, and report per stage the median wall time, the
+ * nominal FLOPs (multiply-adds x 2 of the convolutions, GDN and transformer
+ * matrix products, without tile halos), and the GFLOP/s reached. In the same
+ * run it measures plain cblas_sgemm (1024^3, one product per thread at once),
+ * so the figures read as a fraction of what the BLAS does on this machine
+ * right now. Output: one JSON object per line.
+ */
+#include <cblas.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec/schedule.h"
+#include "m2t.h"
+#include "model/model.h"
+
+#define MAX_THREADS 64
+#define MAX_REPEATS 64
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- FLOP counts (nominal, from the model's shapes) -------------------- */
+
+static double conv_flops(const m2t_conv2d *c, double out_pixels)
+{
+    return 2.0 * c->kernel * c->kernel * c->cin * c->cout * out_pixels;
+}
+
+static double analysis_flops(const m2t_model *m, double h, double w)
+{
+    double f = 0;
+    for (int i = 0; i < M2T_TRANSFORM_LAYERS; i++) {
+        h = (h + 1) / 2;
+        w = (w + 1) / 2;
+        f += conv_flops(&m->analysis[i], h * w);
+        if (i < M2T_TRANSFORM_LAYERS - 1)
+            f += 2.0 * m->cfg.analysis_channels * m->cfg.analysis_channels * h * w;
+    }
+    return f;
+}
+
+static double synthesis_flops(const m2t_model *m, double lh, double lw)
+{
+    double f = 0, h = lh, w = lw;
+    for (int i = 0; i < M2T_TRANSFORM_LAYERS; i++) {
+        f += conv_flops(&m->synthesis[i], h * w);
+        h *= 2;
+        w *= 2;
+        if (i < M2T_TRANSFORM_LAYERS - 1)
+            f += 2.0 * m->cfg.synthesis_channels * m->cfg.synthesis_channels * h * w;
+    }
+    return f;
+}
+
+/* Transformer FLOPs of one full patch under the model's schedule. */
+static double patch_flops(const m2t_model *m)
+{
+    const m2t_model_config *c = &m->cfg;
+    const double d = c->model_dim, n = (double)c->patch * c->patch;
+    uint32_t sizes[M2T_MAX_SCHEDULE_STEPS];
+    m2t_group_sizes((uint32_t)n, (uint32_t)c->steps, c->alpha, sizes);
+    double f = 0, keys = 0;
+    for (int g = 0; g < c->steps; g++) {
+        double fed = c->mode_mt ? n : sizes[g];
+        keys = c->mode_mt ? n : keys + fed;
+        double per_token = 2.0 * c->latent_channels * d                 /* embedding */
+                           + c->layers * (2.0 * d * d * (4 + 2 * c->mlp_ratio)  /* qkv, proj, mlp */
+                                          + 4.0 * d * keys);            /* scores and values */
+        f += fed * per_token + sizes[g] * 2.0 * d * 3 * c->mixtures * c->latent_channels;
+    }
+    return f;
+}
+
+/* ---- running a task with timestamps per stage --------------------------- */
+
+typedef struct {
+    m2t_task *task;
+    size_t jobs;
+    atomic_size_t next;
+} stage_run;
+
+static void *work(void *arg)
+{
+    stage_run *r = arg;
+    size_t j;
+    while ((j = atomic_fetch_add(&r->next, 1)) < r->jobs)
+        m2t_task_run_job(r->task, j);
+    return NULL;
+}
+
+/* Runs every stage; stage_seconds[s] gets the time of stage s (in order). */
+static int run_task(m2t_task *t, unsigned threads, double *stage_seconds, int *stages)
+{
+    *stages = 0;
+    while (m2t_task_stage_jobs(t) > 0) {
+        stage_run r = {.task = t, .jobs = m2t_task_stage_jobs(t)};
+        atomic_init(&r.next, 0);
+        pthread_t th[MAX_THREADS];
+        unsigned n = threads - 1;
+        double t0 = now();
+        for (unsigned i = 0; i < n; i++)
+            pthread_create(&th[i], NULL, work, &r);
+        work(&r);
+        for (unsigned i = 0; i < n; i++)
+            pthread_join(th[i], NULL);
+        if (m2t_task_finish_stage(t) != M2T_OK)
+            return -1;
+        stage_seconds[(*stages)++] = now() - t0;
+    }
+    return 0;
+}
+
+/* ---- sgemm baseline ----------------------------------------------------- */
+
+typedef struct {
+    float *a, *b, *c;
+    int n;
+} gemm_job;
+
+static void *gemm_worker(void *arg)
+{
+    gemm_job *g = arg;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->n, g->n, g->n, 1.0f, g->a, g->n,
+                g->b, g->n, 0.0f, g->c, g->n);
+    return NULL;
+}
+
+/* Aggregate GFLOP/s of `threads` concurrent single-threaded 1024^3 sgemms. */
+static double sgemm_gflops(unsigned threads)
+{
+    const int n = 1024;
+    gemm_job jobs[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    for (unsigned i = 0; i < threads; i++) {
+        jobs[i].n = n;
+        jobs[i].a = malloc(sizeof(float) * n * n);
+        jobs[i].b = malloc(sizeof(float) * n * n);
+        jobs[i].c = malloc(sizeof(float) * n * n);
+        for (int k = 0; k < n * n; k++) {
+            jobs[i].a[k] = (float)(k % 7) * 0.1f;
+            jobs[i].b[k] = (float)(k % 5) * 0.1f;
+        }
+    }
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now();
+        for (unsigned i = 0; i < threads; i++)
+            pthread_create(&th[i], NULL, gemm_worker, &jobs[i]);
+        for (unsigned i = 0; i < threads; i++)
+            pthread_join(th[i], NULL);
+        double g = threads * 2.0 * n * n * n / (now() - t0) / 1e9;
+        best = g > best ? g : best;
+    }
+    for (unsigned i = 0; i < threads; i++) {
+        free(jobs[i].a);
+        free(jobs[i].b);
+        free(jobs[i].c);
+    }
+    return best;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static json_t *stage_json(const char *name, double seconds, double flops)
+{
+    return json_pack("{s:s, s:f, s:f, s:f}", "stage", name, "seconds", seconds, "gflop",
+                     flops / 1e9, "gflops", flops / 1e9 / seconds);
+}
+
+static int bench_image(const m2t_model *m, const char *path, unsigned threads, unsigned quality,
+                       int repeats, double sgemm)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *data = malloc((size_t)len);
+    size_t got = fread(data, 1, (size_t)len, f);
+    fclose(f);
+    m2t_image img;
+    m2t_error err = m2t_image_decode(data, got, 0, &img);
+    free(data);
+    if (err != M2T_OK)
+        return -1;
+
+    double enc[2][MAX_REPEATS], dec[2][MAX_REPEATS], enc_total[MAX_REPEATS], dec_total[MAX_REPEATS];
+    void *bits = NULL;
+    size_t nbits = 0;
+    int stages;
+    m2t_compress_params cp = {.quality = quality};
+    for (int r = 0; r < repeats; r++) {
+        m2t_task *t;
+        free(bits);
+        double t0 = now();
+        m2t_task_create_compress(m, &img, &cp, &t);
+        if (run_task(t, threads, (double[4]){0}, &stages) != 0) {
+            m2t_task_free(t);
+            return -1;
+        }
+        enc_total[r] = now() - t0;
+        m2t_task_free(t);
+        m2t_task_create_compress(m, &img, &cp, &t);
+        double s[4];
+        run_task(t, threads, s, &stages);
+        enc[0][r] = s[0];
+        enc[1][r] = s[1];
+        m2t_task_take_bitstream(t, &bits, &nbits);
+        m2t_task_free(t);
+    }
+    for (int r = 0; r < repeats; r++) {
+        m2t_task *t;
+        double s[4];
+        double t0 = now();
+        m2t_task_create_decompress(m, bits, nbits, NULL, &t);
+        if (run_task(t, threads, s, &stages) != 0) {
+            m2t_task_free(t);
+            return -1;
+        }
+        dec_total[r] = now() - t0;
+        dec[0][r] = s[0];
+        dec[1][r] = s[1];
+        m2t_task_free(t);
+    }
+
+    double ph = (img.height + 15) / 16 * 16, pw = (img.width + 15) / 16 * 16;
+    double lh = ph / 16, lw = pw / 16, wt = m->cfg.patch;
+    double patches = ((lh + wt - 1) / wt) * ((lw + wt - 1) / wt);
+    double fa = analysis_flops(m, ph, pw), fs = synthesis_flops(m, lh, lw);
+    double fe = patch_flops(m) * (lh * lw / (wt * wt));   /* real tokens only */
+    (void)patches;
+    json_t *j = json_pack(
+        "{s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:[o,o], s:[o,o], s:f, s:f}", "image", path,
+        "width", (int)img.width, "height", (int)img.height, "threads", (int)threads, "quality",
+        (int)quality, "bpp", 8.0 * nbits / ((double)img.width * img.height), "encode_seconds",
+        median(enc_total, repeats), "decode_seconds", median(dec_total, repeats),
+        "sgemm_gflops", sgemm, "encode",
+        stage_json("analysis", median(enc[0], repeats), fa),
+        stage_json("entropy_encode", median(enc[1], repeats), fe), "decode",
+        stage_json("entropy_decode", median(dec[0], repeats), fe),
+        stage_json("synthesis", median(dec[1], repeats), fs), "flops_per_pixel_codec",
+        (fa + fe) / ((double)img.width * img.height), "flops_per_pixel_decoder",
+        (fs + fe) / ((double)img.width * img.height));
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    puts(s);
+    free(s);
+    json_decref(j);
+    free(bits);
+    m2t_image_free(&img);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *model_path = NULL;
+    unsigned threads = 2, quality = 4;
+    int repeats = 5, opt;
+    while ((opt = getopt(argc, argv, "m:t:q:r:")) != -1) {
+        switch (opt) {
+        case 'm': model_path = optarg; break;
+        case 't': threads = (unsigned)atoi(optarg); break;
+        case 'q': quality = (unsigned)atoi(optarg); break;
+        case 'r': repeats = atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: m2t_bench [-m MODEL] [-t THREADS] [-q Q] [-r REPEATS] IMAGE...\n");
+            return 2;
+        }
+    }
+    if (threads < 1 || threads > MAX_THREADS || repeats < 1 || repeats > MAX_REPEATS ||
+        optind >= argc) {
+        fprintf(stderr, "usage: m2t_bench [-m MODEL] [-t THREADS] [-q Q] [-r REPEATS] IMAGE...\n");
+        return 2;
+    }
+    m2t_model *m;
+    m2t_error err = m2t_model_open(model_path, &m);
+    if (err != M2T_OK) {
+        fprintf(stderr, "m2t_bench: model: %s\n", m2t_error_name(err));
+        return 1;
+    }
+    double sgemm = sgemm_gflops(threads);
+    int rc = 0;
+    for (int i = optind; i < argc; i++)
+        if (bench_image(m, argv[i], threads, quality, repeats, sgemm) != 0) {
+            fprintf(stderr, "m2t_bench: %s failed\n", argv[i]);
+            rc = 1;
+        }
+    m2t_model_close(m);
+    return rc;
+}
