@@ -124,6 +124,10 @@ int cli_wants_pnm(const char *path)
 
 enum { OPT_STEPS = 1000, OPT_URL, OPT_HELP, OPT_VERSION };
 
+/* Largest image the command accepts (about 268 megapixels, e.g. 16384^2):
+ * a forged header cannot make it allocate more than a few GB. */
+#define CLI_MAX_PIXELS (1ull << 28)
+
 static const struct option long_options[] = {
     {"quality", required_argument, NULL, 'q'}, {"threads", required_argument, NULL, 't'},
     {"model", required_argument, NULL, 'm'},   {"output", required_argument, NULL, 'o'},
@@ -215,7 +219,7 @@ static int cmd_compress(const cli_options *o)
         return cli_usage_error("missing -o OUTPUT");
     if (cli_read_all(o->input, &data, &size) != 0)
         return cli_fail(o->input, strerror(errno));
-    m2t_error err = m2t_image_decode(data, size, 0, &img);
+    m2t_error err = m2t_image_decode(data, size, CLI_MAX_PIXELS, &img);
     free(data);
     if (err != M2T_OK)
         return cli_fail(o->input, m2t_error_name(err));
@@ -261,7 +265,7 @@ static int cmd_decompress(const cli_options *o)
     if (cli_read_all(o->input, &data, &size) != 0)
         return cli_fail(o->input, strerror(errno));
     if (open_model(o->model, &model) == 0) {
-        m2t_decompress_params p = {.steps = o->steps};
+        m2t_decompress_params p = {.steps = o->steps, .max_pixels = CLI_MAX_PIXELS};
         m2t_error err = m2t_decompress(model, data, size, &p, o->threads, &img);
         if (err != M2T_OK)
             cli_fail(o->input, m2t_error_name(err));

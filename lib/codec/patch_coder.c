@@ -43,10 +43,15 @@ static m2t_error patch_state_init(patch_state *ps, const m2t_model *m, const m2t
         patch_state_free(ps);
         return err;
     }
+    /* Positions outside the latent grid are known zeros from the start:
+     * never coded, and fed to the transformer as the value 0 (values is
+     * zeroed), which costs far fewer bits than feeding mask tokens. */
     for (uint32_t y = 0; y < wt; y++)
         for (uint32_t x = 0; x < wt; x++) {
             uint32_t gy = ref->py * wt + y, gx = ref->px * wt + x;
-            ps->present[y * wt + x] = gy < ref->latent_h && gx < ref->latent_w;
+            uint8_t inside = gy < ref->latent_h && gx < ref->latent_w;
+            ps->present[y * wt + x] = inside;
+            ps->known[y * wt + x] = !inside;
         }
     return M2T_OK;
 }

@@ -1,8 +1,8 @@
 /* patch_coder.h - code the tokens of one patch: entropy model + rANS.
  *
  * A patch is wT x wT latent positions at (px, py) in the patch grid; the
- * positions outside the latent grid (right and bottom edges) are neither
- * coded nor used as context (they stay mask tokens). The encoder and the
+ * positions outside the latent grid (right and bottom edges) are not coded
+ * and hold the known value 0 (fed to the transformer like decoded tokens). The encoder and the
  * decoder share one loop (code_patch in patch_coder.c), so they run the
  * entropy model with identical inputs, step by step.
  */

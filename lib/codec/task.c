@@ -188,10 +188,12 @@ static m2t_error assemble_bitstream(m2t_task *t)
         total += t->patch_size[i];
     size_t count = (size_t)t->info.latent_width * t->info.latent_height * t->info.latent_channels;
     t->info.latent_checksum = m2t_latent_checksum(t->latents, count);
-    t->info.patch_bytes = t->patch_size;
     t->bitstream = malloc(total);
     if (!t->bitstream)
         return M2T_ERROR_NO_MEMORY;
+    /* Lent to the header writer only: info.patch_bytes is freed with the
+     * task, patch_size too. */
+    t->info.patch_bytes = t->patch_size;
     m2t_header_write(&t->info, t->bitstream);
     t->info.patch_bytes = NULL;
     size_t at = m2t_header_size(t->patches);

@@ -73,7 +73,10 @@ static m2t_error parse_config(const m2t_st_file *f, m2t_model_config *c)
     M2T_TRY(meta_int(f, "mlp_ratio", 1, 16, &c->mlp_ratio));
     M2T_TRY(meta_int(f, "mixtures", 1, M2T_MAX_MIXTURES, &c->mixtures));
     M2T_TRY(meta_int(f, "patch", 1, 64, &c->patch));
-    M2T_TRY(meta_int(f, "steps", 1, c->patch * c->patch, &c->steps));
+    /* A bitstream header declares at most M2T_MAX_SCHEDULE_STEPS steps: a
+     * longer default schedule would make streams no decoder accepts. */
+    M2T_TRY(meta_int(f, "steps", 1, M2T_MIN(c->patch * c->patch, M2T_MAX_SCHEDULE_STEPS),
+                     &c->steps));
     M2T_TRY(meta_int(f, "qualities", 1, M2T_MAX_QUALITIES, &c->qualities));
     M2T_TRY(meta_float(f, "alpha", 0.01f, 16.0f, &c->alpha));
     M2T_TRY(meta_float(f, "scale_min", 1e-3f, 10.0f, &c->scale_min));

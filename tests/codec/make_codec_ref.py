@@ -17,6 +17,10 @@ Files (all float32 safetensors, readable by lib/model/safetensors.c):
       2 heads, 3 mixtures, patch 4, 5 steps) exported exactly as the shipped
       model is (train/m2t/weights.py, dtype F32), in M2T and in MT mode.
 
+  codec_tiny_long_schedule.safetensors
+      A minute model (patch 33, 1025 steps) whose default schedule does not
+      fit the bitstream (at most 1024 steps): the library must refuse it.
+
   codec_tiny_m2t_expected.safetensors, codec_tiny_mt_expected.safetensors
       What PyTorch computes with that model, stage by stage:
         image A (72 x 40, stored): latents before and after rounding at two
@@ -24,7 +28,8 @@ Files (all float32 safetensors, readable by lib/model/safetensors.c):
         image B (530 x 275, procedural, 2 x 2 transform tiles): latents at one
         quality, the synthesis output around the corner of the four tiles,
         the entropy-model head outputs of two patches (one full, one cut by
-        the grid's corner) and their mixtures, and the ideal rate
+        the grid's corner), their mixtures and the latents a progressive
+        decode of PREVIEW_STEPS steps holds for them, and the ideal rate
         (-log2 likelihood) of all the patches.
 
 Rounding ties: torch.round and the C library's nearbyintf agree, but the
@@ -62,7 +67,8 @@ IMAGE_A_QUALITIES = (2, 7)
 IMAGE_B_SIZE = (530, 275)            # latents 34 x 18: transform tiles 2 x 2
 IMAGE_B_QUALITY = 5
 IMAGE_B_PATCHES = ((0, 0), (8, 4))   # (px, py): a full patch, the corner patch
-CORNER_WINDOW = (224, 288, 480, 530)  # rows [y0, y1), columns [x0, x1) of image B
+CORNER_WINDOW = (224, 275, 480, 530)  # rows [y0, y1), columns [x0, x1) of image B
+PREVIEW_STEPS = 2                     # progressive decode of the patches above
 
 # ---------------------------------------------------------------------------
 # Schedules
@@ -70,13 +76,18 @@ CORNER_WINDOW = (224, 288, 480, 530)  # rows [y0, y1), columns [x0, x1) of image
 
 SCHEDULE_ALPHAS = (0.5, 1.0, 2.2, 3.3)
 SCHEDULE_PATCHES = (1, 2, 3, 4, 5, 8, 16)
+# (patch, steps, order) of whole EntropyModel schedules: order, group sizes
+# and the M2T input slots ("source") as the training code builds them.
+MODEL_SCHEDULES = ((4, 5, "qlds"), (16, 12, "qlds"), (3, 9, "qlds"), (5, 1, "qlds"),
+                   (8, 20, "random"), (6, 7, "raster"))
 
 
 def schedule_steps(n):
     """Every S for small patches; for larger ones the small S, a spread, and N."""
     if n <= 64:
         return list(range(1, n + 1))
-    return sorted(set(list(range(1, 33)) + [48, 64, 100, 128, 200, 255, 256]) & set(range(1, n + 1)))
+    steps = set(range(1, 33)) | {48, 64, 100, 128, 200, 255, 256}
+    return sorted(steps & set(range(1, n + 1)))
 
 
 def order_crc(order):
@@ -109,10 +120,20 @@ def schedule_reference():
                 for s in schedule_steps(wt * wt):
                     sizes += S.group_sizes(wt * wt, s, cast(alpha))
         out["group_sizes.%s" % name] = np.array(sizes, dtype=np.float32)
+    for wt, steps, kind in MODEL_SCHEDULES:
+        cfg = dict(latent_channels=1, model_dim=2, layers=0, heads=1, mlp_ratio=1, mixtures=1,
+                   patch=wt, steps=steps, alpha=float(np.float32(2.2)), order=kind)
+        em = M.EntropyModel(cfg)
+        name = "model.%d_%d_%s" % (wt, steps, kind)
+        out[name + ".order"] = em.order.numpy().astype(np.float32)
+        out[name + ".sizes"] = np.array(em.group_sizes, dtype=np.float32)
+        out[name + ".source"] = em.source.numpy().astype(np.float32)
     out["group_sizes.patches"] = np.array(SCHEDULE_PATCHES, dtype=np.float32)
     out["group_sizes.alphas"] = np.array(SCHEDULE_ALPHAS, dtype=np.float32)
     out["group_sizes.steps"] = np.concatenate(
         [np.array(schedule_steps(wt * wt), dtype=np.float32) for wt in SCHEDULE_PATCHES])
+    out["group_sizes.step_counts"] = np.array(
+        [len(schedule_steps(wt * wt)) for wt in SCHEDULE_PATCHES], dtype=np.float32)
     return out
 
 
@@ -133,7 +154,8 @@ def randomize(codec):
         for gdn in list(codec.analysis.gdns) + list(codec.synthesis.igdns):
             c = gdn.beta_sqrt.shape[0]
             gdn.beta_sqrt.copy_(0.7 + 0.3 * torch.rand(c, generator=g))
-            gdn.gamma_sqrt.copy_(math.sqrt(0.1) * torch.eye(c) + 0.1 * torch.rand(c, c, generator=g))
+            gdn.gamma_sqrt.copy_(math.sqrt(0.1) * torch.eye(c) +
+                                 0.1 * torch.rand(c, c, generator=g))
         c = codec.cfg["latent_channels"]
         codec.log_gain_a.add_(0.2 * rnd(*codec.log_gain_a.shape) + 2.5)
         codec.log_gain_s.add_(0.2 * rnd(*codec.log_gain_s.shape) - 2.5)
@@ -150,6 +172,7 @@ def randomize(codec):
         bias[:, 0].copy_(0.5 * rnd(c, k))           # weight logits
         bias[:, 1].copy_(0.5 * rnd(c, k))           # means
         bias[:, 2].copy_(0.8 + 0.3 * rnd(c, k))     # scale logits: scales near 2.3
+        bias[3, 2, 1] = 5.0                          # over LOG_SCALE_MAX: the clamp acts
     return codec
 
 
@@ -236,13 +259,32 @@ def group_of_position(em):
 
 def mt_step_outputs(em, tokens, q, present):
     """Head outputs of every MT step as the coder runs them: at step g the
-    known positions are the real ones of groups < g. (S, P, N, 3KC)."""
+    known positions are those of groups < g, and the absent ones (known
+    zeros). (S, P, N, 3KC)."""
     group = group_of_position(em)
     outs = []
     for g in range(len(em.group_sizes)):
-        known = present & (group < g)[None, :]
-        outs.append(em.forward_mt(tokens, q, known))
+        known = (group < g)[None, :].expand_as(present)
+        outs.append(em.forward_mt(tokens, q, known, present))
     return torch.stack(outs)
+
+
+def preview_tokens(codec, tokens, q, present, steps):
+    """What a progressive decode of `steps` steps holds for one patch: the
+    tokens of the first groups, then each later group's mixture means, each
+    step seeing the means of the steps before it as context (patch_coder.c)."""
+    em, cfg = codec.entropy, codec.cfg
+    group = group_of_position(em)
+    ctx = tokens.clone()
+    for g in range(steps, len(em.group_sizes)):
+        if cfg["mode"] == "m2t":
+            out = em.forward_m2t(ctx, q, present)
+        else:
+            out = em.forward_mt(ctx, q, (group < g)[None, :].expand_as(present), present)
+        weights, means, _ = M.mixture_params(out, cfg["latent_channels"], cfg["mixtures"])
+        ctx[:, group == g] = M.mixture_mean(weights, means)[:, group == g]
+        ctx = M.absent_as_zeros(ctx, present)   # absent positions stay 0
+    return ctx
 
 
 def ideal_bits(codec, tokens, q, present):
@@ -282,6 +324,8 @@ def entropy_reference(codec, y_hat, quality, out):
             out[name + ".random_known"] = known[0].float().numpy()
             out[name + ".random_head"] = em.forward_mt(t, qq, known)[0].numpy()
         weights, means, scales = M.mixture_params(head, c, k)
+        out[name + ".preview%d" % PREVIEW_STEPS] = preview_tokens(codec, t, qq, p,
+                                                                   PREVIEW_STEPS)[0].numpy()
         out[name + ".head"] = head.numpy()
         out[name + ".weights"] = weights.numpy()
         out[name + ".means"] = means.numpy()
@@ -320,6 +364,7 @@ def expected(codec):
             "image_b_quality": IMAGE_B_QUALITY,
             "image_b_patches": ";".join("%d,%d" % p for p in IMAGE_B_PATCHES),
             "corner_window": ",".join(map(str, CORNER_WINDOW)),
+            "preview_steps": PREVIEW_STEPS,
             "b_near_ties": near_ties(y)}
     return out, meta
 
@@ -331,12 +376,24 @@ def write(path, tensors, meta):
     print("%s: %d tensors, %d bytes" % (path, len(arrays), os.path.getsize(path)))
 
 
+def long_schedule_codec():
+    """Patch 33 x 33 and 1025 steps: a valid Codec, not a codable one."""
+    torch.manual_seed(SEED)
+    cfg = dict(analysis_channels=2, synthesis_channels=2, latent_channels=2, model_dim=4,
+               layers=1, heads=1, mlp_ratio=1, mixtures=1, patch=33, steps=1025, alpha=2.2,
+               order="raster")
+    return M.Codec(cfg)
+
+
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "ref")
     os.makedirs(folder, exist_ok=True)
     torch.set_num_threads(1)
     write(os.path.join(folder, "codec_schedule.safetensors"), schedule_reference(), {})
     with torch.no_grad():
+        W.export_safetensors(long_schedule_codec(),
+                             os.path.join(folder, "codec_tiny_long_schedule.safetensors"),
+                             facts={"name": "tiny-long-schedule"}, dtype="F32")
         for mode in ("m2t", "mt"):
             codec = tiny_codec(mode)
             W.export_safetensors(codec, os.path.join(folder, "codec_tiny_%s.safetensors" % mode),

@@ -189,17 +189,16 @@ class EntropyModel(nn.Module):
 
         context: (B, N, C) quantized tokens in raster order (inputs).
         quality: (B,) long, 0-based. present: optional (B, N) bool, False for
-        padding positions outside the image (fed as mask tokens).
+        padding positions outside the image: those are known zeros (never
+        coded, fed as the value 0), see absent_as_zeros().
         Returns head output (B, N, 3KC) in raster order.
         """
         b = context.shape[0]
-        ctx = context[:, self.order]                       # schedule order
+        ctx = absent_as_zeros(context, present)[:, self.order]   # schedule order
         emb = self._embed_tokens(ctx)
         src = self.source.clamp(min=0)
         x = emb[:, src]
         known = (self.source >= 0)[None, :].expand(b, -1)
-        if present is not None:
-            known = known & present[:, self.order][:, src]
         x = torch.where(known[..., None], x, self.mask_token.expand_as(x))
         x = x + self.pos[None] + self.quality[quality][:, None]
         out = self.run(x, self.allowed)
@@ -207,12 +206,27 @@ class EntropyModel(nn.Module):
         inv[self.order] = torch.arange(self.n_tokens, device=inv.device)
         return out[:, inv]
 
-    def forward_mt(self, context, quality, known):
-        """MaskGIT-like pass: unknown positions get the mask token, no attention mask."""
+    def forward_mt(self, context, quality, known, present=None):
+        """MaskGIT-like pass: unknown positions get the mask token, no attention mask.
+
+        Absent positions (present False) are known zeros, as in forward_m2t."""
+        if present is not None:
+            context = absent_as_zeros(context, present)
+            known = known | ~present
         emb = self._embed_tokens(context)
         x = torch.where(known[..., None], emb, self.mask_token.expand_as(emb))
         x = x + self.pos[None] + self.quality[quality][:, None]
         return self.run(x, None)
+
+
+def absent_as_zeros(tokens, present):
+    """Positions outside the image (right and bottom patches) hold the known
+    value 0: never coded, and fed to the transformer like any decoded token.
+    (Feeding them as mask tokens instead cost 25% more bits on a 512 x 400
+    crop: the model never saw masks where it expects context.)"""
+    if present is None:
+        return tokens
+    return tokens * present[..., None].to(tokens.dtype)
 
 
 def mixture_params(head_out, channels, k):
