@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "blas_select.h"
@@ -86,12 +87,27 @@ int cli_read_all(const char *path, uint8_t **data, size_t *size)
     return 0;
 }
 
-/* Writes via a temporary file and rename, so a failure never leaves a
- * half-written output under the requested name. */
+static int write_stream(FILE *f, const void *data, size_t size)
+{
+    return fwrite(data, 1, size, f) == size && fflush(f) == 0 ? 0 : -1;
+}
+
+/* Writes a regular file via a temporary file and rename, so a failure never
+ * leaves a half-written output under the requested name. Anything else
+ * (standard output, /dev/null, a pipe) is written in place: renaming over a
+ * device would replace it. */
 int cli_write_all(const char *path, const void *data, size_t size)
 {
+    struct stat st;
     if (strcmp(path, "-") == 0)
-        return fwrite(data, 1, size, stdout) == size && fflush(stdout) == 0 ? 0 : -1;
+        return write_stream(stdout, data, size);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        FILE *f = fopen(path, "wb");
+        if (!f)
+            return -1;
+        int rc = write_stream(f, data, size);
+        return fclose(f) == 0 ? rc : -1;
+    }
     size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
     if (!tmp)

@@ -116,7 +116,7 @@ int config_set(m2td_config *c, const char *key, const char *value, char *err, si
 
 void config_defaults(m2td_config *c)
 {
-    char ignored[8];
+    char ignored[256];   /* the defaults are valid */
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < KEY_COUNT; i++)
         apply(c, &keys[i], keys[i].fallback, ignored, sizeof ignored);
@@ -213,7 +213,7 @@ void config_write(const m2td_config *c, FILE *out)
     for (size_t i = 0; i < KEY_COUNT; i++) {
         const key_def *k = &keys[i];
         const char *field = (const char *)c + k->offset;
-        fprintf(out, "%s = ", k->name);
+        fprintf(out, "%s =%s", k->name, k->type == KEY_STRING && !field[0] ? "" : " ");
         switch (k->type) {
         case KEY_STRING:
             fprintf(out, "%s\n", field);

@@ -195,5 +195,5 @@ void log_mhd_error(void *unused, const char *fmt, va_list ap)
     char text[512];
     vsnprintf(text, sizeof text, fmt, ap);
     text[strcspn(text, "\n")] = '\0';
-    log_msg(LOG_LEVEL_WARN, "libmicrohttpd", "detail", text, NULL);
+    log_msg(LOG_LEVEL_WARN, "libmicrohttpd", "detail", text, LOG_END);
 }

@@ -42,8 +42,9 @@ void log_uint(log_line *line, const char *key, unsigned long long value);
 void log_num(log_line *line, const char *key, double value, int decimals);
 void log_emit(log_line *line);
 
-/* Shorthand for a message with string fields: key, value, ..., NULL. */
-void log_msg(log_level level, const char *msg, ...);
+/* Shorthand for a message with string fields: key, value, ..., LOG_END. */
+#define LOG_END ((const char *)NULL)
+void log_msg(log_level level, const char *msg, ...) __attribute__((sentinel));
 
 /* Adapter for libmicrohttpd's error logger (vfprintf-like). */
 void log_mhd_error(void *unused, const char *fmt, va_list ap);

@@ -179,7 +179,7 @@ static int load_files(model_set *set, const char *dir, char **names, size_t coun
         set->count++;
         if (model_set_find_id(set, set->entries[i].info.id) != &set->entries[i])
             log_msg(LOG_LEVEL_WARN, "duplicate model", "file", set->entries[i].file, "id",
-                    set->entries[i].id_hex, NULL);
+                    set->entries[i].id_hex, LOG_END);
     }
     return 0;
 }
@@ -276,7 +276,7 @@ int model_set_self_test(model_set *set, unsigned threads, char *err, size_t err_
         model_entry *e = &set->entries[i];
         if (e->golden[0] == '\0') {
             log_msg(LOG_LEVEL_WARN, "model unverified: no golden bitstream", "model", e->name,
-                    "id", e->id_hex, NULL);
+                    "id", e->id_hex, LOG_END);
             continue;
         }
         if (verify_entry(e, threads, err, err_size) != 0)

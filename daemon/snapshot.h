@@ -20,7 +20,7 @@ typedef struct {
     m2td_config config;
     model_set *models;
     int ready;                 /* models loaded and self-test passed */
-    char not_ready[256];       /* why not, for /readyz */
+    char not_ready[PATH_MAX + 512];   /* why not, for /readyz */
 } snapshot;
 
 /* Takes ownership of models (NULL while none could be loaded). */

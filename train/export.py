@@ -24,12 +24,20 @@ def main():
     ap.add_argument("out", help="destination .safetensors")
     ap.add_argument("--name", required=True, help="model name shown by m2t info and m2td")
     ap.add_argument("--dtype", default="F16", choices=["F16", "F32"])
+    ap.add_argument("--quality-points",
+                    help="comma-separated position of each quality level on the trained rate "
+                         "axis (0 .. Q-1 = the trained lambdas; below 0 extrapolates), "
+                         "see model.set_quality_points")
     args = ap.parse_args()
 
     ck = torch.load(args.checkpoint, map_location="cpu")
     codec = M.Codec(ck["config"])
     codec.load_state_dict(ck["model"])
     st = ck.get("state", {})
+    points = None
+    if args.quality_points:
+        points = [float(v) for v in args.quality_points.split(",")]
+        M.set_quality_points(codec, points)
     facts = {
         "name": args.name,
         "date": datetime.date.today().isoformat(),
@@ -44,6 +52,7 @@ def main():
     }
     if "lambdas" in st:
         facts["lambdas"] = json.dumps(st["lambdas"])
+    facts["quality_points"] = json.dumps(points or list(range(M.QUALITIES)))
     W.export_safetensors(codec, args.out, facts, args.dtype)
     print("wrote %s (%.1f MiB)" % (args.out, os.path.getsize(args.out) / 2**20))
 

@@ -13,7 +13,9 @@
 
 #include "model/model.h"
 #include "nn/conv.h"
+#include "nn/conv_det.h"
 #include "nn/gdn.h"
+#include "nn/gdn_det.h"
 
 #define TOKEN_LIMIT 32767.0f   /* quantized latents are kept within int16 */
 
@@ -62,6 +64,33 @@ static m2t_error conv_step(const m2t_conv2d *conv, workspace *w, int h, int wd)
 
 /* ---- analysis ---------------------------------------------------------- */
 
+/*
+ * The analysis decides the quantized latents, hence the bitstream, so it
+ * uses the fixed-order kernels (conv_det.h, gdn_det.h): the same image gives
+ * the same bytes on every machine (proto/bitstream.md, section 10). Building
+ * with -DM2T_BLAS_ANALYSIS switches back to OpenBLAS, whose results depend on
+ * the CPU; that build exists to measure what determinism costs
+ * (docs/performance.md, "Determinism").
+ */
+#ifdef M2T_BLAS_ANALYSIS
+#define analysis_conv_scratch m2t_conv2d_scratch_floats
+#define analysis_conv_forward m2t_conv2d_forward
+#define analysis_gdn_scratch m2t_gdn_scratch_floats
+#define analysis_gdn_forward m2t_gdn_forward
+#else
+#define analysis_conv_scratch m2t_conv2d_det_scratch_floats
+#define analysis_conv_forward m2t_conv2d_det_forward
+#define analysis_gdn_scratch m2t_gdn_det_scratch_floats
+#define analysis_gdn_forward m2t_gdn_det_forward
+#endif
+
+static m2t_error analysis_conv_step(const m2t_conv2d *conv, workspace *w, int h, int wd)
+{
+    M2T_TRY(analysis_conv_forward(conv, w->ping, h, wd, w->pong, w->scratch, w->scratch_floats));
+    swap(w);
+    return M2T_OK;
+}
+
 static void load_crop(const uint8_t *rgb, uint32_t stride_px, uint32_t y0, uint32_t x0,
                       uint32_t h, uint32_t w, float *out)
 {
@@ -87,13 +116,13 @@ static size_t analysis_sizes(const m2t_model *m, int h, int w, size_t *scratch)
     *scratch = 0;
     for (int i = 0; i < M2T_TRANSFORM_LAYERS; i++) {
         const m2t_conv2d *c = &m->analysis[i];
-        *scratch = M2T_MAX(*scratch, m2t_conv2d_scratch_floats(c, h, w));
+        *scratch = M2T_MAX(*scratch, analysis_conv_scratch(c, h, w));
         h = m2t_conv2d_out_size(h, 2);
         w = m2t_conv2d_out_size(w, 2);
         largest = M2T_MAX(largest, (size_t)h * w * c->cout);
         if (i < M2T_TRANSFORM_LAYERS - 1)
-            *scratch = M2T_MAX(*scratch, m2t_gdn_scratch_floats(&m->analysis_gdn[i],
-                                                                 (size_t)h * w));
+            *scratch = M2T_MAX(*scratch, analysis_gdn_scratch(&m->analysis_gdn[i],
+                                                              (size_t)h * w));
     }
     return largest;
 }
@@ -112,12 +141,12 @@ m2t_error m2t_analysis_tile(const m2t_model *m, const uint8_t *rgb, uint32_t pad
     load_crop(rgb, padded_w, halo.r0 * 16, halo.c0 * 16, (uint32_t)h, (uint32_t)w, ws.ping);
     m2t_error err = M2T_OK;
     for (int i = 0; i < M2T_TRANSFORM_LAYERS && err == M2T_OK; i++) {
-        err = conv_step(&m->analysis[i], &ws, h, w);
+        err = analysis_conv_step(&m->analysis[i], &ws, h, w);
         h = m2t_conv2d_out_size(h, 2);
         w = m2t_conv2d_out_size(w, 2);
         if (err == M2T_OK && i < M2T_TRANSFORM_LAYERS - 1)
-            err = m2t_gdn_forward(&m->analysis_gdn[i], ws.ping, (size_t)h * w, ws.ping,
-                                  ws.scratch, ws.scratch_floats);
+            err = analysis_gdn_forward(&m->analysis_gdn[i], ws.ping, (size_t)h * w, ws.ping,
+                                       ws.scratch, ws.scratch_floats);
     }
     if (err == M2T_OK) {
         const int c = m->cfg.latent_channels;

@@ -258,6 +258,28 @@ def mixture_mean(weights, means):
     return (weights * means).sum(-1)
 
 
+@torch.no_grad()
+def set_quality_points(codec, points):
+    """Re-map the Q quality levels onto `points` (Q floats) on the trained rate
+    axis: point r between trained levels i and i+1 (0-based) interpolates the
+    log-gains and the quality embedding linearly; r below 0 (above Q-1)
+    extrapolates the log-gains along the first (last) segment, keeping the end
+    embedding. One trained model thus serves any set of operating points;
+    the exported file stores the resolved levels, so nothing else changes."""
+    q = codec.log_gain_a.shape[0]
+    if len(points) != q:
+        raise ValueError("need %d quality points" % q)
+    ga, gs = codec.log_gain_a.clone(), codec.log_gain_s.clone()
+    emb = codec.entropy.quality.clone()
+    for level, r in enumerate(points):
+        i = min(max(int(math.floor(r)), 0), q - 2)
+        t = r - i
+        te = min(max(t, 0.0), 1.0)
+        codec.log_gain_a[level] = ga[i] + t * (ga[i + 1] - ga[i])
+        codec.log_gain_s[level] = gs[i] + t * (gs[i + 1] - gs[i])
+        codec.entropy.quality[level] = emb[i] + te * (emb[i + 1] - emb[i])
+
+
 def round_ste(x):
     return x + (torch.round(x) - x).detach()
 

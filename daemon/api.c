@@ -1,0 +1,542 @@
+/* api.c - the endpoints of m2td (see api.h and docs/api.md). */
+#include "api.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "render.h"
+
+#define PROMETHEUS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+typedef struct {
+    const char *path;
+    endpoint ep;
+    int post;   /* POST with a body; else GET and HEAD */
+} route;
+
+static const route routes[] = {
+    {"/v1/compress", ENDPOINT_COMPRESS, 1}, {"/v1/decompress", ENDPOINT_DECOMPRESS, 1},
+    {"/healthz", ENDPOINT_HEALTHZ, 0},      {"/readyz", ENDPOINT_READYZ, 0},
+    {"/metrics", ENDPOINT_METRICS, 0},      {"/v1/models", ENDPOINT_MODELS, 0},
+};
+
+static const char *const image_types[] = {
+    "image/png", "image/x-portable-anymap", "image/x-portable-pixmap",
+    "image/x-portable-graymap", "image/x-portable-arbitrarymap", NULL,
+};
+static const char *const bitstream_types[] = {"application/octet-stream", NULL};
+
+static const char *const compress_params[] = {"quality", "model", NULL};
+static const char *const decompress_params[] = {"steps", NULL};
+
+static const char *header(const exchange *x, const char *name)
+{
+    return MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, name);
+}
+
+static const char *query(const exchange *x, const char *name)
+{
+    return MHD_lookup_connection_value(x->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static double elapsed_seconds(const exchange *x)
+{
+    return (double)(pool_now_ns() - x->start_ns) / 1e9;
+}
+
+static int is_listed(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- GET endpoints ------------------------------------------------------- */
+
+static void answer_readyz(exchange *x)
+{
+    if (atomic_load(&x->svc->draining))
+        reply_error(&x->reply, 503, "not_ready", "draining: shutting down");
+    else if (!x->snap)
+        reply_error(&x->reply, 503, "not_ready", "loading models");
+    else if (!x->snap->ready)
+        reply_error(&x->reply, 503, "not_ready", "%s", x->snap->not_ready);
+    else
+        reply_static(&x->reply, 200, "application/json", "{\"status\":\"ready\"}");
+}
+
+static void answer_metrics(exchange *x)
+{
+    metrics_live live = {
+        .in_flight = atomic_load(&x->svc->in_flight),
+        .ready = x->snap && x->snap->ready,
+        .draining = atomic_load(&x->svc->draining),
+        .snap = x->snap,
+    };
+    pool_get_stats(x->svc->pool, &live.pool);
+    size_t size;
+    char *text = metrics_render(x->svc->metrics, &live, &size);
+    if (text)
+        reply_body(&x->reply, 200, PROMETHEUS_TYPE, text, size);
+    else
+        reply_error(&x->reply, 503, "no_memory", "out of memory");
+}
+
+static void answer_models(exchange *x)
+{
+    size_t size;
+    char *doc = x->snap && x->snap->models ? render_models_json(x->snap->models, &size) : NULL;
+    if (doc)
+        reply_body(&x->reply, 200, "application/json", doc, size);
+    else if (!x->snap || !x->snap->models)
+        reply_error(&x->reply, 503, "not_ready", "loading models");
+    else
+        reply_error(&x->reply, 503, "no_memory", "out of memory");
+}
+
+static void answer_get(exchange *x)
+{
+    switch (x->ep) {
+    case ENDPOINT_HEALTHZ:
+        reply_static(&x->reply, 200, "application/json", "{\"status\":\"ok\"}");
+        break;
+    case ENDPOINT_READYZ:
+        answer_readyz(x);
+        break;
+    case ENDPOINT_METRICS:
+        answer_metrics(x);
+        break;
+    default:
+        answer_models(x);
+        break;
+    }
+}
+
+/* ---- checks before the body ------------------------------------------------ */
+
+/* The media type of a Content-Type value, without parameters, lower case. */
+static void media_type(const char *value, char *out, size_t size)
+{
+    size_t n = 0;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    for (; *value && *value != ';' && *value != ' ' && *value != '\t' && n + 1 < size; value++)
+        out[n++] = (char)tolower((unsigned char)*value);
+    out[n] = '\0';
+}
+
+static int check_media_type(exchange *x)
+{
+    const char *value = header(x, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *const *accepted = x->ep == ENDPOINT_COMPRESS ? image_types : bitstream_types;
+    char type[96];
+    media_type(value ? value : "", type, sizeof type);
+    if (is_listed(accepted, type))
+        return 0;
+    reply_error(&x->reply, 415, "unsupported_media_type",
+                x->ep == ENDPOINT_COMPRESS
+                    ? "Content-Type must be image/png or image/x-portable-anymap (or -pixmap, "
+                      "-graymap), not \"%s\""
+                    : "Content-Type must be application/octet-stream, not \"%s\"",
+                type);
+    return -1;
+}
+
+static int is_chunked(const exchange *x)
+{
+    const char *te = header(x, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    for (; te && *te; te++)
+        if (strncasecmp(te, "chunked", 7) == 0)
+            return 1;
+    return 0;
+}
+
+static int check_length(exchange *x)
+{
+    const char *value = header(x, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t limit = x->snap->config.max_body_bytes;
+    if (!value) {
+        if (is_chunked(x))
+            return 0;
+        reply_error(&x->reply, 411, "length_required", "send Content-Length or a chunked body");
+        return -1;
+    }
+    /* libmicrohttpd has already refused a malformed Content-Length. */
+    x->declared_length = strtoull(value, NULL, 10);
+    x->has_length = 1;
+    if (x->declared_length == 0) {
+        reply_error(&x->reply, 400, "empty_body", "the request has no body");
+        return -1;
+    }
+    if (x->declared_length > limit) {
+        reply_error(&x->reply, 413, "body_too_large", "body of %llu bytes; the limit is %llu",
+                    (unsigned long long)x->declared_length, (unsigned long long)limit);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *const *allowed;
+    const char *unknown;
+} param_scan;
+
+static enum MHD_Result note_unknown_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                          const char *value)
+{
+    (void)kind;
+    (void)value;
+    param_scan *scan = cls;
+    if (is_listed(scan->allowed, key))
+        return MHD_YES;
+    scan->unknown = key;
+    return MHD_NO;
+}
+
+/* A decimal integer in [lo, hi], nothing else. */
+static int parse_bounded(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+    if (!s || !isdigit((unsigned char)s[0]) || strlen(s) > 9)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int check_compress_params(exchange *x)
+{
+    const model_set *set = x->snap->models;
+    const char *quality = query(x, "quality");
+    const char *model = query(x, "model");
+    unsigned q = 6;
+    if (quality && parse_bounded(quality, 1, 8, &q) != 0) {
+        reply_error(&x->reply, 400, "bad_parameter",
+                    "quality must be an integer from 1 to 8, not \"%s\"", quality);
+        return -1;
+    }
+    x->model = model ? model_set_find(set, model) : model_set_default(set);
+    if (!x->model) {
+        reply_error(&x->reply, 400, "unknown_model", "no model \"%s\" is loaded (see /v1/models)",
+                    model);
+        return -1;
+    }
+    x->compress.quality = q;
+    x->compress.max_pixels = x->snap->config.max_pixels;
+    return 0;
+}
+
+static int check_decompress_params(exchange *x)
+{
+    const char *steps = query(x, "steps");
+    unsigned k = 0;
+    if (steps && parse_bounded(steps, 1, M2T_MAX_SCHEDULE_STEPS, &k) != 0) {
+        reply_error(&x->reply, 400, "bad_parameter",
+                    "steps must be an integer from 1 to %d, not \"%s\"", M2T_MAX_SCHEDULE_STEPS,
+                    steps);
+        return -1;
+    }
+    x->decompress.steps = k;
+    x->decompress.max_pixels = x->snap->config.max_pixels;
+    return 0;
+}
+
+static int check_params(exchange *x)
+{
+    param_scan scan = {x->ep == ENDPOINT_COMPRESS ? compress_params : decompress_params, NULL};
+    MHD_get_connection_values(x->conn, MHD_GET_ARGUMENT_KIND, note_unknown_param, &scan);
+    if (scan.unknown) {
+        reply_error(&x->reply, 400, "unknown_parameter", "unknown query parameter \"%s\"",
+                    scan.unknown);
+        return -1;
+    }
+    return x->ep == ENDPOINT_COMPRESS ? check_compress_params(x) : check_decompress_params(x);
+}
+
+/* JSON if Accept names application/json before application/octet-stream. */
+static int wants_json(const char *accept)
+{
+    while (accept && *accept) {
+        char type[64];
+        media_type(accept, type, sizeof type);
+        const char *end = strchr(accept, ',');
+        size_t len = end ? (size_t)(end - accept) : strlen(accept);
+        const char *q = strstr(accept, "q=");
+        int refused = q && q < accept + len && strtod(q + 2, NULL) <= 0.0;
+        if (!refused && strcmp(type, "application/json") == 0)
+            return 1;
+        if (!refused && strcmp(type, "application/octet-stream") == 0)
+            return 0;
+        accept = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+static void begin_upload(exchange *x)
+{
+    if (atomic_load(&x->svc->draining)) {
+        reply_error(&x->reply, 503, "draining", "the server is shutting down");
+        return;
+    }
+    if (!x->snap || !x->snap->ready) {
+        reply_error(&x->reply, 503, "not_ready", "%s",
+                    x->snap ? x->snap->not_ready : "loading models");
+        return;
+    }
+    if (check_media_type(x) != 0 || check_length(x) != 0 || check_params(x) != 0)
+        return;
+    x->want_json = x->ep == ENDPOINT_COMPRESS && wants_json(header(x, MHD_HTTP_HEADER_ACCEPT));
+}
+
+void api_begin(exchange *x)
+{
+    const route *r = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(routes[i].path, x->path) == 0)
+            r = &routes[i];
+    if (!r) {
+        x->ep = ENDPOINT_OTHER;
+        reply_error(&x->reply, 404, "not_found", "no resource at %s", x->path);
+        return;
+    }
+    x->ep = r->ep;
+    int read_method = strcmp(x->method, "GET") == 0 || strcmp(x->method, "HEAD") == 0;
+    if (r->post ? strcmp(x->method, "POST") != 0 : !read_method) {
+        reply_error(&x->reply, 405, "method_not_allowed", "%s does not accept %s", r->path,
+                    x->method);
+        reply_header_add(&x->reply, MHD_HTTP_HEADER_ALLOW, "%s", r->post ? "POST" : "GET, HEAD");
+        return;
+    }
+    if (r->post)
+        begin_upload(x);
+    else
+        answer_get(x);
+}
+
+/* ---- the body ------------------------------------------------------------ */
+
+static int past_deadline(const exchange *x)
+{
+    return elapsed_seconds(x) > x->snap->config.request_timeout_ms / 1000.0;
+}
+
+static void reply_timeout(exchange *x)
+{
+    reply_error(&x->reply, 408, "request_timeout", "the request took more than %u ms to arrive",
+                x->snap->config.request_timeout_ms);
+}
+
+static int grow_body(exchange *x, size_t need)
+{
+    size_t cap = x->has_length ? (size_t)x->declared_length : x->body_cap ? x->body_cap : 65536;
+    while (cap < need)
+        cap *= 2;
+    if (cap > x->snap->config.max_body_bytes)
+        cap = (size_t)x->snap->config.max_body_bytes;
+    uint8_t *bigger = realloc(x->body, cap);
+    if (!bigger)
+        return -1;
+    x->body = bigger;
+    x->body_cap = cap;
+    return 0;
+}
+
+int api_body(exchange *x, const char *data, size_t size)
+{
+    if (!x->snap)
+        return -1;   /* cannot happen: uploads start only with models loaded */
+    uint64_t limit = x->snap->config.max_body_bytes;
+    x->received += size;
+    if (x->reply.status) {   /* refused already: drop, within bounds */
+        x->discarded += size;
+        return x->discarded <= limit && !past_deadline(x) ? 0 : -1;
+    }
+    if (past_deadline(x)) {
+        reply_timeout(x);
+        return -1;   /* still sending after the deadline: not worth reading on */
+    }
+    if (x->body_size + size > limit) {
+        reply_error(&x->reply, 413, "body_too_large", "body over the limit of %llu bytes",
+                    (unsigned long long)limit);
+        free(x->body);
+        x->body = NULL;
+        x->body_size = x->body_cap = 0;
+        return 0;
+    }
+    if (x->body_size + size > x->body_cap && grow_body(x, x->body_size + size) != 0) {
+        reply_error(&x->reply, 503, "no_memory", "out of memory for the body");
+        return 0;
+    }
+    memcpy(x->body + x->body_size, data, size);
+    x->body_size += size;
+    return 0;
+}
+
+static int too_many_pixels(exchange *x, uint32_t width, uint32_t height)
+{
+    uint64_t limit = x->snap->config.max_pixels;
+    if ((uint64_t)width * height <= limit)
+        return 0;
+    reply_error(&x->reply, 413, "image_too_large", "%ux%u is more than the limit of %llu pixels",
+                width, height, (unsigned long long)limit);
+    return 1;
+}
+
+static coding *new_coding(exchange *x)
+{
+    coding *c = malloc(sizeof *c);
+    if (!c) {
+        reply_error(&x->reply, 503, "no_memory", "out of memory");
+        return NULL;
+    }
+    x->coding = c;
+    return c;
+}
+
+static int prepare_compress(exchange *x)
+{
+    m2t_image_info info;
+    m2t_error err = m2t_image_probe(x->body, x->body_size, &info);
+    if (err != M2T_OK) {
+        reply_m2t_error(&x->reply, err);
+        return 0;
+    }
+    if (too_many_pixels(x, info.width, info.height))
+        return 0;
+    coding *c = new_coding(x);
+    if (!c)
+        return 0;
+    coding_init_compress(c, x->model, x->body, x->body_size, &x->compress, x->want_json);
+    return 1;
+}
+
+static int prepare_decompress(exchange *x)
+{
+    m2t_bitstream_info info;
+    m2t_error err = m2t_bitstream_inspect(x->body, x->body_size, &info);
+    if (err != M2T_OK) {
+        reply_m2t_error(&x->reply, err);
+        return 0;
+    }
+    x->model = model_set_find_id(x->snap->models, info.model_id);
+    int ok = 0;
+    if (!x->model) {
+        char id[17];
+        render_model_id(info.model_id, id);
+        reply_error(&x->reply, 422, "model_not_loaded",
+                    "the bitstream was made by model %s, which is not loaded", id);
+    } else if (!too_many_pixels(x, info.width, info.height) && new_coding(x)) {
+        coding_init_decompress(x->coding, x->model, x->body, x->body_size, &info, &x->decompress);
+        ok = 1;
+    }
+    m2t_bitstream_info_free(&info);
+    return ok;
+}
+
+int api_body_done(exchange *x)
+{
+    if (past_deadline(x)) {
+        reply_timeout(x);
+        return 0;
+    }
+    if (x->body_size == 0) {
+        reply_error(&x->reply, 400, "empty_body", "the request has no body");
+        return 0;
+    }
+    int ready = x->ep == ENDPOINT_COMPRESS ? prepare_compress(x) : prepare_decompress(x);
+    if (!ready)
+        return 0;
+    x->body = NULL;   /* the coding owns it now */
+    x->body_size = x->body_cap = 0;
+    x->coding->work.deadline_ns =
+        x->start_ns + (uint64_t)x->snap->config.request_timeout_ms * 1000000u;
+    return 1;
+}
+
+/* ---- answers from the pool ------------------------------------------------ */
+
+void api_refused(exchange *x, pool_admission why)
+{
+    if (why == POOL_FULL)
+        reply_error(&x->reply, 503, "queue_full", "all workers are busy and the queue is full");
+    else
+        reply_error(&x->reply, 503, "draining", "the server is shutting down");
+}
+
+static void add_common_headers(reply *r, const coding *c)
+{
+    const m2t_bitstream_info *i = &c->info;
+    reply_header_add(r, "X-M2T-Width", "%u", i->width);
+    reply_header_add(r, "X-M2T-Height", "%u", i->height);
+    reply_header_add(r, "X-M2T-Channels", "%u", i->channels);
+    reply_header_add(r, "X-M2T-Quality", "%u", i->quality);
+    reply_header_add(r, "X-M2T-Bytes", "%zu", i->total_size);
+    reply_header_add(r, "X-M2T-Bpp", "%.4f", render_bpp(i));
+    reply_header_add(r, "X-M2T-Model", "%s", c->model->name);
+    reply_header_add(r, "X-M2T-Model-Id", "%s", c->model->id_hex);
+    reply_header_add(r, "X-M2T-Queue-Ms", "%.1f", coding_queue_seconds(c) * 1000.0);
+}
+
+static void answer_compressed(exchange *x, coding *c)
+{
+    const m2t_bitstream_info *i = &c->info;
+    char schedule[96];
+    render_schedule(i, schedule, sizeof schedule);
+    add_common_headers(&x->reply, c);
+    reply_header_add(&x->reply, "X-M2T-Schedule", "%s", schedule);
+    reply_header_add(&x->reply, "X-M2T-Steps", "%u", i->steps);
+    reply_header_add(&x->reply, "X-M2T-Patches", "%u", i->patches_x * i->patches_y);
+    reply_header_add(&x->reply, "X-M2T-Patch-Grid", "%ux%u", i->patches_x, i->patches_y);
+    reply_header_add(&x->reply, "X-M2T-Encode-Ms", "%.1f", coding_seconds(c) * 1000.0);
+    reply_body(&x->reply, 200, c->output_type, c->output, c->output_size);
+    x->reply.bpp = render_bpp(i);
+    c->output = NULL;
+}
+
+static void answer_decompressed(exchange *x, coding *c)
+{
+    unsigned steps = c->decompress.steps && c->decompress.steps < c->info.steps
+                         ? c->decompress.steps
+                         : c->info.steps;
+    add_common_headers(&x->reply, c);
+    reply_header_add(&x->reply, "X-M2T-Steps", "%u", steps);
+    reply_header_add(&x->reply, "X-M2T-Decode-Ms", "%.1f", coding_seconds(c) * 1000.0);
+    reply_body(&x->reply, 200, c->output_type, c->output, c->output_size);
+    x->reply.bpp = render_bpp(&c->info);
+    c->output = NULL;
+}
+
+void api_coded(exchange *x)
+{
+    coding *c = x->coding;
+    metrics_coding(x->svc->metrics, x->ep, c);
+    switch (x->outcome) {
+    case POOL_QUEUE_TIMEOUT:
+        reply_error(&x->reply, 503, "queue_timeout", "waited more than %u ms for a worker",
+                    x->snap->config.queue_timeout_ms);
+        return;
+    case POOL_DEADLINE:
+        reply_error(&x->reply, 503, "deadline_exceeded", "not done within %u ms",
+                    x->snap->config.request_timeout_ms);
+        return;
+    case POOL_CANCELLED:
+        reply_error(&x->reply, 503, "draining", "the server is shutting down");
+        return;
+    case POOL_DONE:
+        break;
+    }
+    if (c->error != M2T_OK)
+        reply_m2t_error(&x->reply, c->error);
+    else if (c->kind == CODING_COMPRESS)
+        answer_compressed(x, c);
+    else
+        answer_decompressed(x, c);
+}

@@ -1,0 +1,49 @@
+/* metrics.h - counters and histograms, rendered in Prometheus text format. */
+#ifndef M2TD_METRICS_H
+#define M2TD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coding.h"
+#include "pool.h"
+#include "snapshot.h"
+
+typedef enum {
+    ENDPOINT_COMPRESS,
+    ENDPOINT_DECOMPRESS,
+    ENDPOINT_HEALTHZ,
+    ENDPOINT_READYZ,
+    ENDPOINT_METRICS,
+    ENDPOINT_MODELS,
+    ENDPOINT_OTHER,      /* 404s and the like: one label, however many paths */
+    ENDPOINT_COUNT
+} endpoint;
+
+const char *endpoint_name(endpoint e);
+
+typedef struct metrics metrics;
+
+metrics *metrics_create(void);
+void metrics_destroy(metrics *m);
+
+/* Every answered request (status 499: the client went away first). */
+void metrics_request(metrics *m, endpoint e, unsigned status, double seconds, uint64_t bytes_in,
+                     uint64_t bytes_out);
+/* A completed coding: queue wait, per-stage times, pixels, patches, bpp. */
+void metrics_coding(metrics *m, endpoint e, const coding *c);
+void metrics_reload(metrics *m, int ok);
+
+/* Values read at scrape time. */
+typedef struct {
+    pool_stats pool;
+    unsigned in_flight;
+    int ready;
+    int draining;
+    const snapshot *snap;   /* may be NULL before the models are loaded */
+} metrics_live;
+
+/* The whole exposition; malloc()ed, NULL when out of memory. */
+char *metrics_render(metrics *m, const metrics_live *live, size_t *size);
+
+#endif

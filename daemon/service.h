@@ -1,0 +1,22 @@
+/* service.h - what the HTTP side shares with the rest of m2td. */
+#ifndef M2TD_SERVICE_H
+#define M2TD_SERVICE_H
+
+#include <stdatomic.h>
+
+#include "metrics.h"
+#include "pool.h"
+#include "snapshot.h"
+
+typedef struct {
+    snapshot_holder snapshots;   /* current settings and models */
+    pool *pool;
+    metrics *metrics;
+    atomic_int draining;         /* SIGTERM received: finish, accept nothing new */
+    atomic_uint in_flight;       /* requests received and not yet answered */
+    /* Called (from any thread) when draining and the last request is answered. */
+    void (*on_idle)(void *arg);
+    void *on_idle_arg;
+} service;
+
+#endif

@@ -1,0 +1,337 @@
+/* test_pool - the fair worker pool of m2td, without HTTP or codec.
+ *
+ *   round-robin   a small work submitted behind a big one finishes after a
+ *                 few of the big one's jobs, not after all of them
+ *   stages        finish_stage runs once per stage, after every job of it
+ *   parallel      the jobs of one stage run on several workers at once
+ *   queue         max_active, queue_length (POOL_FULL), queue timeout
+ *   deadline      a work past its deadline gets no more jobs
+ *   cancel        pool_cancel_all completes waiting and active works
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "pool.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                 \
+    do {                                                                 \
+        if (!(cond)) {                                                   \
+            failures++;                                                  \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                \
+            fputc('\n', stderr);                                         \
+        }                                                                \
+    } while (0)
+
+#define WAIT_NS (10ull * 1000000000ull)   /* generous: sanitizer builds */
+
+/* A gate that jobs can wait on until the test opens it. */
+typedef struct {
+    uv_mutex_t lock;
+    uv_cond_t cond;
+    int open;
+} gate;
+
+static void gate_init(gate *g)
+{
+    uv_mutex_init(&g->lock);
+    uv_cond_init(&g->cond);
+    g->open = 0;
+}
+
+static void gate_open(gate *g)
+{
+    uv_mutex_lock(&g->lock);
+    g->open = 1;
+    uv_cond_broadcast(&g->cond);
+    uv_mutex_unlock(&g->lock);
+}
+
+/* Returns 0 when the gate opened in time. */
+static int gate_wait(gate *g)
+{
+    int rc = 0;
+    uv_mutex_lock(&g->lock);
+    while (!g->open && rc == 0)
+        rc = uv_cond_timedwait(&g->cond, &g->lock, WAIT_NS);
+    uv_mutex_unlock(&g->lock);
+    return rc;
+}
+
+static void gate_destroy(gate *g)
+{
+    uv_cond_destroy(&g->cond);
+    uv_mutex_destroy(&g->lock);
+}
+
+/* ---- a configurable test work -------------------------------------------- */
+
+#define MAX_STAGES 4
+
+typedef struct {
+    pool_work work;               /* first */
+    const char *name;
+    size_t stages[MAX_STAGES];    /* jobs per stage; 0 ends */
+    int stage;
+    atomic_int jobs_run;
+    atomic_int running_now, max_running;
+    int jobs_when_stage_finished[MAX_STAGES];
+    gate *hold_first_job;         /* job 0 of stage 0 waits on it */
+    gate *barrier;                /* every job waits until `barrier_count` are in */
+    atomic_int *barrier_arrived;
+    int barrier_count, barrier_ok;
+    atomic_int *clock;            /* shared job counter: order of execution */
+    int completed_at;             /* *clock when complete() ran */
+    pool_outcome outcome;
+    gate done;
+} test_work;
+
+static size_t tw_stage_jobs(pool_work *w)
+{
+    test_work *t = (test_work *)(void *)w;
+    return t->stage < MAX_STAGES ? t->stages[t->stage] : 0;
+}
+
+static void track_concurrency(test_work *t, int delta)
+{
+    int now = atomic_fetch_add(&t->running_now, delta) + delta;
+    int seen = atomic_load(&t->max_running);
+    while (now > seen && !atomic_compare_exchange_weak(&t->max_running, &seen, now))
+        ;
+}
+
+static void tw_run_job(pool_work *w, size_t job)
+{
+    test_work *t = (test_work *)(void *)w;
+    track_concurrency(t, 1);
+    if (t->hold_first_job && t->stage == 0 && job == 0)
+        gate_wait(t->hold_first_job);
+    if (t->barrier) {
+        if (atomic_fetch_add(t->barrier_arrived, 1) + 1 == t->barrier_count)
+            gate_open(t->barrier);
+        t->barrier_ok = gate_wait(t->barrier) == 0;
+    }
+    if (t->clock)
+        atomic_fetch_add(t->clock, 1);
+    atomic_fetch_add(&t->jobs_run, 1);
+    track_concurrency(t, -1);
+}
+
+static void tw_finish_stage(pool_work *w)
+{
+    test_work *t = (test_work *)(void *)w;
+    t->jobs_when_stage_finished[t->stage] = atomic_load(&t->jobs_run);
+    t->stage++;
+}
+
+static void tw_complete(pool_work *w, pool_outcome outcome)
+{
+    test_work *t = (test_work *)(void *)w;
+    t->outcome = outcome;
+    t->completed_at = t->clock ? atomic_load(t->clock) : 0;
+    gate_open(&t->done);
+}
+
+static const pool_work_ops test_ops = {tw_stage_jobs, tw_run_job, tw_finish_stage, tw_complete};
+
+static test_work *tw_new(const char *name, size_t s0, size_t s1, size_t s2)
+{
+    test_work *t = calloc(1, sizeof *t);
+    t->work.ops = &test_ops;
+    t->name = name;
+    t->stages[0] = s0;
+    t->stages[1] = s1;
+    t->stages[2] = s2;
+    gate_init(&t->done);
+    return t;
+}
+
+static int tw_wait(test_work *t)
+{
+    return gate_wait(&t->done);
+}
+
+static void tw_free(test_work *t)
+{
+    gate_destroy(&t->done);
+    free(t);
+}
+
+static pool_limits limits(unsigned active, unsigned queue, unsigned queue_ms)
+{
+    pool_limits l = {active, queue, (uint64_t)queue_ms * 1000000u};
+    return l;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_round_robin(void)
+{
+    pool_limits l = limits(8, 8, 10000);
+    pool *p = pool_create(1, &l);
+    atomic_int clock = 0;
+    gate hold;
+    gate_init(&hold);
+    test_work *big = tw_new("big", 200, 0, 0), *small = tw_new("small", 3, 2, 0);
+    big->clock = small->clock = &clock;
+    big->hold_first_job = &hold;   /* the worker is inside big's first job... */
+    CHECK(pool_submit(p, &big->work) == POOL_ACCEPTED, "big refused");
+    CHECK(pool_submit(p, &small->work) == POOL_ACCEPTED, "small refused");
+    gate_open(&hold);              /* ...while small arrives */
+    CHECK(tw_wait(small) == 0, "small never completed");
+    CHECK(tw_wait(big) == 0, "big never completed");
+    CHECK(small->outcome == POOL_DONE && big->outcome == POOL_DONE, "outcomes %d %d",
+          small->outcome, big->outcome);
+    /* small's 5 jobs alternate with big's: done after about 10 jobs in all */
+    CHECK(small->completed_at <= 12, "small completed after %d jobs (of 205)",
+          small->completed_at);
+    CHECK(atomic_load(&big->jobs_run) == 200, "big ran %d jobs", atomic_load(&big->jobs_run));
+    pool_destroy(p);
+    gate_destroy(&hold);
+    tw_free(big);
+    tw_free(small);
+}
+
+static void test_stages(void)
+{
+    pool_limits l = limits(4, 4, 10000);
+    pool *p = pool_create(3, &l);
+    test_work *t = tw_new("stages", 5, 1, 7);
+    CHECK(pool_submit(p, &t->work) == POOL_ACCEPTED, "refused");
+    CHECK(tw_wait(t) == 0, "never completed");
+    CHECK(t->stage == 3, "finish_stage ran %d times, want 3", t->stage);
+    CHECK(t->jobs_when_stage_finished[0] == 5 && t->jobs_when_stage_finished[1] == 6 &&
+              t->jobs_when_stage_finished[2] == 13,
+          "jobs at each stage end: %d %d %d", t->jobs_when_stage_finished[0],
+          t->jobs_when_stage_finished[1], t->jobs_when_stage_finished[2]);
+    pool_destroy(p);
+    tw_free(t);
+}
+
+static void test_parallel(void)
+{
+    pool_limits l = limits(4, 4, 10000);
+    pool *p = pool_create(3, &l);
+    gate barrier;
+    gate_init(&barrier);
+    atomic_int arrived = 0;
+    test_work *t = tw_new("parallel", 3, 0, 0);
+    t->barrier = &barrier;
+    t->barrier_arrived = &arrived;
+    t->barrier_count = 3;   /* completes only if all 3 jobs run at once */
+    CHECK(pool_submit(p, &t->work) == POOL_ACCEPTED, "refused");
+    CHECK(tw_wait(t) == 0, "never completed");
+    CHECK(t->barrier_ok, "the 3 jobs of one stage did not run concurrently");
+    CHECK(atomic_load(&t->max_running) == 3, "at most %d at once", atomic_load(&t->max_running));
+    pool_destroy(p);
+    gate_destroy(&barrier);
+    tw_free(t);
+}
+
+static void test_queue_limits(void)
+{
+    pool_limits l = limits(1, 1, 60000);
+    pool *p = pool_create(2, &l);
+    gate hold;
+    gate_init(&hold);
+    test_work *a = tw_new("a", 1, 0, 0), *b = tw_new("b", 2, 0, 0), *c = tw_new("c", 1, 0, 0);
+    a->hold_first_job = &hold;
+    CHECK(pool_submit(p, &a->work) == POOL_ACCEPTED, "a refused");
+    CHECK(pool_submit(p, &b->work) == POOL_ACCEPTED, "b refused (queue slot)");
+    CHECK(pool_submit(p, &c->work) == POOL_FULL, "c accepted beyond the queue");
+    pool_stats st;
+    pool_get_stats(p, &st);
+    CHECK(st.active == 1 && st.queued == 1, "active %u queued %u", st.active, st.queued);
+    CHECK(atomic_load(&b->jobs_run) == 0, "b ran while a held the only active slot");
+    gate_open(&hold);
+    CHECK(tw_wait(a) == 0 && tw_wait(b) == 0, "a or b never completed");
+    CHECK(a->outcome == POOL_DONE && b->outcome == POOL_DONE, "outcomes %d %d", a->outcome,
+          b->outcome);
+    CHECK(pool_submit(p, &c->work) == POOL_ACCEPTED, "c refused once there was room");
+    CHECK(tw_wait(c) == 0 && c->outcome == POOL_DONE, "c: %d", c->outcome);
+    pool_destroy(p);
+    gate_destroy(&hold);
+    tw_free(a);
+    tw_free(b);
+    tw_free(c);
+}
+
+static void test_queue_timeout(void)
+{
+    pool_limits l = limits(1, 4, 50);
+    pool *p = pool_create(2, &l);   /* one worker stays free to watch the queue */
+    gate hold;
+    gate_init(&hold);
+    test_work *a = tw_new("a", 1, 0, 0), *b = tw_new("b", 1, 0, 0);
+    a->hold_first_job = &hold;
+    CHECK(pool_submit(p, &a->work) == POOL_ACCEPTED, "a refused");
+    CHECK(pool_submit(p, &b->work) == POOL_ACCEPTED, "b refused");
+    CHECK(tw_wait(b) == 0, "b did not time out while a held the slot");
+    CHECK(b->outcome == POOL_QUEUE_TIMEOUT, "b: outcome %d", b->outcome);
+    CHECK(atomic_load(&b->jobs_run) == 0, "b ran %d jobs", atomic_load(&b->jobs_run));
+    gate_open(&hold);
+    CHECK(tw_wait(a) == 0 && a->outcome == POOL_DONE, "a: %d", a->outcome);
+    pool_destroy(p);
+    gate_destroy(&hold);
+    tw_free(a);
+    tw_free(b);
+}
+
+static void test_deadline(void)
+{
+    pool_limits l = limits(2, 2, 10000);
+    pool *p = pool_create(1, &l);
+    test_work *t = tw_new("late", 50, 50, 0);
+    t->work.deadline_ns = pool_now_ns();   /* already due */
+    CHECK(pool_submit(p, &t->work) == POOL_ACCEPTED, "refused");
+    CHECK(tw_wait(t) == 0, "never completed");
+    CHECK(t->outcome == POOL_DEADLINE, "outcome %d", t->outcome);
+    CHECK(atomic_load(&t->jobs_run) < 100, "ran all %d jobs", atomic_load(&t->jobs_run));
+    pool_destroy(p);
+    tw_free(t);
+}
+
+static void test_cancel(void)
+{
+    pool_limits l = limits(1, 4, 60000);
+    pool *p = pool_create(1, &l);
+    gate hold;
+    gate_init(&hold);
+    test_work *a = tw_new("a", 3, 5, 0), *b = tw_new("b", 1, 0, 0);
+    a->hold_first_job = &hold;
+    CHECK(pool_submit(p, &a->work) == POOL_ACCEPTED, "a refused");
+    CHECK(pool_submit(p, &b->work) == POOL_ACCEPTED, "b refused");
+    pool_cancel_all(p);
+    CHECK(tw_wait(b) == 0 && b->outcome == POOL_CANCELLED, "waiting b: %d", b->outcome);
+    test_work *c = tw_new("c", 1, 0, 0);
+    CHECK(pool_submit(p, &c->work) == POOL_STOPPED, "accepted after cancel_all");
+    gate_open(&hold);
+    CHECK(tw_wait(a) == 0 && a->outcome == POOL_CANCELLED, "active a: %d", a->outcome);
+    CHECK(atomic_load(&a->jobs_run) < 8, "a ran all its jobs");
+    pool_destroy(p);
+    gate_destroy(&hold);
+    tw_free(a);
+    tw_free(b);
+    tw_free(c);
+}
+
+int main(void)
+{
+    test_round_robin();
+    test_stages();
+    test_parallel();
+    test_queue_limits();
+    test_queue_timeout();
+    test_deadline();
+    test_cancel();
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    else
+        printf("pool: all checks passed\n");
+    return failures ? 1 : 0;
+}

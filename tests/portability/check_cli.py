@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Runs the m2t command under several OpenBLAS kernels and thread counts.
+
+    check_cli.py blas-kernels|threads --m2t PATH --crop PATH --golden-png PATH
+                 --deterministic-analysis 0|1
+
+Inputs: tests/data/golden.png (synthetic, always) and, when $M2T_DATA holds
+the evaluation photos, three small crops of them (one gray, sizes that are
+not multiples of 16); with M2T_TEST_QUICK=1 (sanitizer runs) only the first
+crop.
+
+blas-kernels
+    Compresses every input under each kernel set below (a new process each
+    time: OpenBLAS picks its kernels when it loads) and decompresses every
+    distinct bitstream under each of them. Every decode must succeed: the
+    library checks the CRC of the decoded latents, so that proves the entropy
+    model computed the same probabilities under every kernel. With the
+    deterministic analysis (the default build) the bitstreams of one input
+    must also be identical. Decoded pixels come from the OpenBLAS synthesis
+    and may differ, by at most one level.
+threads
+    Bitstreams for -t 1, 2, 3 and 4 must be identical, and so must the
+    pixels decoded with -t 1..4.
+
+Exit status: 0 pass, 1 fail (every mismatch is printed), 2 usage.
+Standard library only.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+PHOTOS = "eval/cid22-validation"
+# (photo, x, y, width, height, output): small windows, sides not all multiples of 16.
+CROPS = [
+    ("1025469.png", 100, 60, 200, 136, "crop-rgb.ppm"),
+    ("1044329.png", 37, 211, 120, 264, "crop-tall.ppm"),
+    ("1189261.png", 300, 17, 173, 90, "crop-gray.pgm"),
+]
+
+# name -> environment changes; None removes the variable.
+KERNELS = {
+    # What OpenBLAS picks by itself (Cooperlake on the AVX-512 EPYC build VM).
+    "openblas-default": {"OPENBLAS_CORETYPE": None, "M2T_NO_BLAS_SELECT": "1"},
+    # What the m2t command picks (SkylakeX on AVX-512, see clients/blas_select.c).
+    "m2t-default": {"OPENBLAS_CORETYPE": None, "M2T_NO_BLAS_SELECT": None},
+    "Haswell": {"OPENBLAS_CORETYPE": "Haswell"},
+    "Sandybridge": {"OPENBLAS_CORETYPE": "Sandybridge"},
+    "Prescott": {"OPENBLAS_CORETYPE": "Prescott"},
+}
+
+THREADS = (1, 2, 3, 4)
+
+
+class Runner:
+    def __init__(self, m2t, workdir):
+        self.m2t = m2t
+        self.workdir = workdir
+        self.failures = 0
+
+    def fail(self, msg):
+        print("FAIL: " + msg)
+        self.failures += 1
+
+    def run(self, args, kernel="m2t-default"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OPENBLAS_VERBOSE="2")
+        for k, v in KERNELS[kernel].items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        return subprocess.run([self.m2t] + args, env=env, capture_output=True, text=True)
+
+    @staticmethod
+    def blas_core(proc):
+        """OpenBLAS's "Core: X" line (the last one: m2t may re-exec itself)."""
+        cores = [l.split(":", 1)[1].strip() for l in proc.stderr.splitlines()
+                 if l.startswith("Core:")]
+        return cores[-1] if cores else "?"
+
+    def compress(self, image, tag, kernel="m2t-default", threads=1):
+        out = os.path.join(self.workdir, "%s.%s.t%d.m2t" % (os.path.basename(image), tag, threads))
+        p = self.run(["compress", "-t", str(threads), image, "-o", out], kernel)
+        if p.returncode != 0:
+            self.fail("compress %s [%s, -t %d]: %s" % (image, kernel, threads, p.stderr.strip()))
+            return None, "?"
+        with open(out, "rb") as f:
+            return f.read(), self.blas_core(p)
+
+    def decompress(self, stream_path, tag, kernel="m2t-default", threads=1):
+        out = "%s.%s.t%d.ppm" % (stream_path, tag, threads)
+        p = self.run(["decompress", "-t", str(threads), stream_path, "-o", out], kernel)
+        if p.returncode != 0:
+            self.fail("decompress %s [%s, -t %d]: %s" %
+                      (stream_path, kernel, threads, p.stderr.strip()))
+            return None
+        return read_pnm_pixels(out)
+
+
+def read_pnm_pixels(path):
+    """The pixel bytes of a binary PGM/PPM with maxval 255 (what m2t writes)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    fields, pos = [], 0
+    while len(fields) < 4:   # magic, width, height, maxval
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        end = pos
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[pos:end])
+        pos = end
+    return data[pos + 1:]
+
+
+def max_difference(a, b):
+    if len(a) != len(b):
+        return None, None
+    diffs = [abs(x - y) for x, y in zip(a, b) if x != y]
+    return (max(diffs) if diffs else 0), len(diffs)
+
+
+def prepare_inputs(crop_tool, golden_png, workdir):
+    images = [golden_png]
+    data = os.environ.get("M2T_DATA", "")
+    photos = os.path.join(data, PHOTOS)
+    if not data or not os.path.isdir(photos):
+        print("note: $M2T_DATA/%s not found: synthetic image only" % PHOTOS)
+        return images
+    quick = os.environ.get("M2T_TEST_QUICK", "") not in ("", "0")
+    for name, x, y, w, h, out in CROPS[:1] if quick else CROPS:
+        path = os.path.join(workdir, out)
+        subprocess.run([crop_tool, os.path.join(photos, name), str(x), str(y), str(w), str(h),
+                        path], check=True)
+        images.append(path)
+    return images
+
+
+def check_blas_kernels(r, images, deterministic):
+    for image in images:
+        name = os.path.basename(image)
+        streams, cores = {}, {}
+        for kernel in KERNELS:
+            streams[kernel], cores[kernel] = r.compress(image, kernel, kernel)
+        if any(s is None for s in streams.values()):
+            continue
+        distinct = sorted(set(streams.values()), key=list(streams.values()).index)
+        print("%s: %d distinct bitstream(s) from %d kernel sets (%s)" % (
+            name, len(distinct), len(KERNELS),
+            ", ".join("%s=%s" % (k, cores[k]) for k in KERNELS)))
+        if deterministic and len(distinct) > 1:
+            sizes = ", ".join("%s: %d bytes" % (k, len(s)) for k, s in streams.items())
+            r.fail("%s: the deterministic analysis gave different bitstreams (%s)" % (name, sizes))
+
+        for i, stream in enumerate(distinct):
+            path = os.path.join(r.workdir, "%s.stream%d.m2t" % (name, i))
+            with open(path, "wb") as f:
+                f.write(stream)
+            pixels = {k: r.decompress(path, k, k) for k in KERNELS}
+            decoded = {k: p for k, p in pixels.items() if p is not None}
+            if not decoded:
+                continue
+            first_kernel, first = next(iter(decoded.items()))
+            worst, differing = 0, []
+            for kernel, p in decoded.items():
+                largest, count = max_difference(first, p)
+                if largest is None or largest > 1:
+                    r.fail("%s stream %d: pixels decoded under %s differ by %s levels" %
+                           (name, i, kernel, largest))
+                else:
+                    worst = max(worst, largest)
+                    differing.append("%s %d" % (kernel, count))
+            print("  stream %d (%d bytes): decoded under %d/%d kernel sets; of %d samples, "
+                  "differing from %s by at most %d: %s" % (
+                      i, len(stream), len(decoded), len(KERNELS), len(first), first_kernel,
+                      worst, ", ".join(differing)))
+
+
+def check_threads(r, images):
+    for image in images:
+        name = os.path.basename(image)
+        streams = {t: r.compress(image, "threads", threads=t)[0] for t in THREADS}
+        if any(s is None for s in streams.values()):
+            continue
+        if len(set(streams.values())) != 1:
+            r.fail("%s: bitstreams differ with the thread count (%s)" % (
+                name, ", ".join("-t %d: %d bytes" % (t, len(s)) for t, s in streams.items())))
+            continue
+        path = os.path.join(r.workdir, name + ".threads.m2t")
+        with open(path, "wb") as f:
+            f.write(streams[1])
+        pixels = {t: r.decompress(path, "threads", threads=t) for t in THREADS}
+        if any(p is None for p in pixels.values()):
+            continue
+        if len(set(pixels.values())) != 1:
+            r.fail("%s: decoded pixels differ with the thread count" % name)
+            continue
+        print("%s: one bitstream (%d bytes) and one decoded image for -t %s" % (
+            name, len(streams[1]), ", ".join(map(str, THREADS))))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("check", choices=["blas-kernels", "threads"])
+    ap.add_argument("--m2t", required=True)
+    ap.add_argument("--crop", required=True)
+    ap.add_argument("--golden-png", required=True)
+    ap.add_argument("--deterministic-analysis", type=int, choices=[0, 1], default=1)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="m2t-portability-") as workdir:
+        r = Runner(os.path.abspath(args.m2t), workdir)
+        images = prepare_inputs(args.crop, args.golden_png, workdir)
+        if args.check == "blas-kernels":
+            check_blas_kernels(r, images, args.deterministic_analysis)
+        else:
+            check_threads(r, images)
+    if r.failures:
+        print("%d failure(s)" % r.failures)
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
