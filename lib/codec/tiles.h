@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define M2T_TILE_ROWS 16
-#define M2T_TILE_COLS 32
+#define M2T_TILE_COLS 64
 #define M2T_TILE_HALO 2
 
 typedef struct {

@@ -25,7 +25,7 @@ Files (all float32 safetensors, readable by lib/model/safetensors.c):
       What PyTorch computes with that model, stage by stage:
         image A (72 x 40, stored): latents before and after rounding at two
         qualities, and the synthesis output (clamped, times 255);
-        image B (530 x 275, procedural, 2 x 2 transform tiles): latents at one
+        image B (1050 x 275, procedural, 2 x 2 transform tiles): latents at one
         quality, the synthesis output around the corner of the four tiles,
         the entropy-model head outputs of two patches (one full, one cut by
         the grid's corner), their mixtures and the latents a progressive
@@ -64,10 +64,10 @@ TINY_CONFIG = dict(analysis_channels=8, synthesis_channels=8, latent_channels=16
 
 IMAGE_A_SIZE = (72, 40)              # width, height: neither a multiple of 16
 IMAGE_A_QUALITIES = (2, 7)
-IMAGE_B_SIZE = (530, 275)            # latents 34 x 18: transform tiles 2 x 2
+IMAGE_B_SIZE = (1050, 275)           # latents 66 x 18: transform tiles 2 x 2
 IMAGE_B_QUALITY = 5
-IMAGE_B_PATCHES = ((0, 0), (8, 4))   # (px, py): a full patch, the corner patch
-CORNER_WINDOW = (224, 275, 480, 530)  # rows [y0, y1), columns [x0, x1) of image B
+IMAGE_B_PATCHES = ((0, 0), (16, 4))  # (px, py): a full patch, the corner patch
+CORNER_WINDOW = (224, 275, 992, 1050)  # rows [y0, y1), columns [x0, x1) of image B
 PREVIEW_STEPS = 2                     # progressive decode of the patches above
 
 # ---------------------------------------------------------------------------

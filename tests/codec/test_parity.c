@@ -51,7 +51,7 @@
 #define RATE_MIN_RATIO 0.98
 #define RATE_MAX_RATIO 1.02
 
-#define IMAGE_B_WIDTH 530
+#define IMAGE_B_WIDTH 1050
 #define IMAGE_B_HEIGHT 275
 
 typedef struct {
