@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "blas_select.h"
 #include "cli.h"
 #include "m2t.h"
 
@@ -346,7 +345,6 @@ static int cmd_info(const cli_options *o)
 
 int main(int argc, char **argv)
 {
-    m2t_select_blas_kernels(argv);
     if (argc < 2)
         return cli_usage_error("missing command");
     const char *cmd = argv[1];

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <uv.h>
 
-#include "blas_select.h"
 #include "http.h"
 #include "listen.h"
 #include "load.h"
@@ -430,7 +429,6 @@ static void stop_service(m2td *d)
 int main(int argc, char **argv)
 {
     static m2td d;   /* static: zeroed, and the loop's handles never move */
-    m2t_select_blas_kernels(argv);   /* may re-execute us once, before anything starts */
     int rc = parse_options(argc, argv, &d.opts);
     if (rc >= 0)
         return rc;

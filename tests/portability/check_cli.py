@@ -42,9 +42,8 @@ CROPS = [
 # name -> environment changes; None removes the variable.
 KERNELS = {
     # What OpenBLAS picks by itself (Cooperlake on the AVX-512 EPYC build VM).
-    "openblas-default": {"OPENBLAS_CORETYPE": None, "M2T_NO_BLAS_SELECT": "1"},
-    # What the m2t command picks (SkylakeX on AVX-512, see clients/blas_select.c).
-    "m2t-default": {"OPENBLAS_CORETYPE": None, "M2T_NO_BLAS_SELECT": None},
+    "openblas-default": {"OPENBLAS_CORETYPE": None},
+    "SkylakeX": {"OPENBLAS_CORETYPE": "SkylakeX"},
     "Haswell": {"OPENBLAS_CORETYPE": "Haswell"},
     "Sandybridge": {"OPENBLAS_CORETYPE": "Sandybridge"},
     "Prescott": {"OPENBLAS_CORETYPE": "Prescott"},
