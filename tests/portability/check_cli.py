@@ -62,7 +62,7 @@ class Runner:
         print("FAIL: " + msg)
         self.failures += 1
 
-    def run(self, args, kernel="m2t-default"):
+    def run(self, args, kernel="openblas-default"):
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OPENBLAS_VERBOSE="2")
         for k, v in KERNELS[kernel].items():
             if v is None:
@@ -78,7 +78,7 @@ class Runner:
                  if l.startswith("Core:")]
         return cores[-1] if cores else "?"
 
-    def compress(self, image, tag, kernel="m2t-default", threads=1):
+    def compress(self, image, tag, kernel="openblas-default", threads=1):
         out = os.path.join(self.workdir, "%s.%s.t%d.m2t" % (os.path.basename(image), tag, threads))
         p = self.run(["compress", "-t", str(threads), image, "-o", out], kernel)
         if p.returncode != 0:
@@ -87,7 +87,7 @@ class Runner:
         with open(out, "rb") as f:
             return f.read(), self.blas_core(p)
 
-    def decompress(self, stream_path, tag, kernel="m2t-default", threads=1):
+    def decompress(self, stream_path, tag, kernel="openblas-default", threads=1):
         out = "%s.%s.t%d.ppm" % (stream_path, tag, threads)
         p = self.run(["decompress", "-t", str(threads), stream_path, "-o", out], kernel)
         if p.returncode != 0:
