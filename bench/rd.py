@@ -65,7 +65,7 @@ def codecs(m2t, model, threads):
               lambda s, i, o: run(["avifenc", "-j", "1", "-s", "6", "-y", "444", "--min", str(s),
                                    "--max", str(s), i, o]),
               lambda i, o: run(["avifdec", i, o]), "avif"),
-        Codec("heic", [20, 35, 50, 65, 80, 90],
+        Codec("heic", [10, 20, 28, 35, 42, 50, 65],
               lambda s, i, o: run(["heif-enc", "-q", str(s), "-p", "chroma=444", i, "-o", o]),
               lambda i, o: run(["heif-convert", i, o]), "heic"),
         Codec("jpeg", [20, 40, 60, 75, 85, 92, 97],
@@ -139,6 +139,23 @@ def bd_rate(anchor, test):
     return (math.exp(avg) - 1) * 100
 
 
+def model_facts(path):
+    """The training facts from a .safetensors model's __metadata__."""
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        meta = json.loads(f.read(n)).get("__metadata__", {})
+    keys = ["name", "date", "train_device", "train_steps", "train_batch", "train_crop",
+            "train_seconds", "train_data", "lambdas", "quality_points"]
+    return [(k, meta[k]) for k in keys if k in meta]
+
+
+def default_model_path():
+    models = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
+    with open(os.path.join(models, "DEFAULT")) as f:
+        return os.path.join(models, f.read().strip())
+
+
 def write_report(results, out, plot, args, elapsed):
     m2t = [(r["bpp"], r["psnr"]) for r in results.get("m2t", [])]
     lines = ["# Rate-distortion benchmark", "",
@@ -156,6 +173,8 @@ def write_report(results, out, plot, args, elapsed):
     bd = bd_rate(VTM_KODAK, m2t)
     lines.append("| VTM 17.1 anchor points from NOTES.md (Kodak, not this image set) | %s |"
                  % ("n/a" if bd is None else "%+.1f %%" % bd))
+    lines += ["", "Model (from its metadata; see docs/training.md):", ""]
+    lines += ["- %s: %s" % kv for kv in model_facts(args.model or default_model_path())]
     lines += ["", "| codec | setting | bpp | PSNR (dB) | encode s/image | decode s/image |",
               "|---|---|---|---|---|---|"]
     for name, rows in results.items():
@@ -181,6 +200,9 @@ def write_report(results, out, plot, args, elapsed):
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel("RGB PSNR (dB)")
         ax.set_xlim(0, 2.0)
+        shown = [r["psnr"] for name, rows in results.items() if name != "images"
+                 for r in rows if r["bpp"] <= 2.0]
+        ax.set_ylim(min(shown) - 1, max(shown) + 1)
         ax.grid(alpha=0.3)
         ax.legend()
         ax.set_title("Rate-distortion, %d images" % results["images"])

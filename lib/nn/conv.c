@@ -24,29 +24,28 @@ void m2t_conv2d_pack_weights(const float *weight, int cin, int cout, int kernel,
                 packed[(t * cin + i) * cout + o] = weight[((size_t)o * cin + i) * taps + t];
 }
 
-/* Floats of one output pixel's im2col row: kernel * kernel * cin. */
-static size_t patch_floats(const m2t_conv2d *c)
+size_t m2t_conv2d_patch_floats(const m2t_conv2d *c)
 {
     return (size_t)c->kernel * c->kernel * c->cin;
 }
 
-static int is_pointwise(const m2t_conv2d *c)
+int m2t_conv2d_is_pointwise(const m2t_conv2d *c)
 {
     return c->kernel == 1 && c->stride == 1;
 }
 
-static int shape_is_valid(const m2t_conv2d *c, int in_h, int in_w)
+int m2t_conv2d_shape_is_valid(const m2t_conv2d *c, int in_h, int in_w)
 {
     return c->cin > 0 && c->cout > 0 && c->kernel >= 1 && c->kernel <= M2T_CONV_MAX_KERNEL &&
            c->kernel % 2 == 1 && (c->stride == 1 || c->stride == 2) && in_h > 0 && in_w > 0 &&
-           c->weight != NULL;
+           c->weight != NULL && c->cin <= INT_MAX / (M2T_CONV_MAX_KERNEL * M2T_CONV_MAX_KERNEL);
 }
 
 size_t m2t_conv2d_scratch_floats(const m2t_conv2d *conv, int in_h, int in_w)
 {
-    if (!shape_is_valid(conv, in_h, in_w) || is_pointwise(conv))
+    if (!m2t_conv2d_shape_is_valid(conv, in_h, in_w) || m2t_conv2d_is_pointwise(conv))
         return 0;
-    const size_t k = patch_floats(conv);
+    const size_t k = m2t_conv2d_patch_floats(conv);
     const size_t pixels = (size_t)m2t_conv2d_out_size(in_h, conv->stride) *
                           (size_t)m2t_conv2d_out_size(in_w, conv->stride);
     size_t chunk = M2T_CONV_SCRATCH_BUDGET_FLOATS / k;
@@ -82,11 +81,10 @@ static void im2col_pixel(const m2t_conv2d *c, const float *in, int in_h, int in_
     }
 }
 
-/* Rows for `count` output pixels starting at flat index `first`. */
-static void im2col_pixels(const m2t_conv2d *c, const float *in, int in_h, int in_w, int out_w,
-                          size_t first, size_t count, float *col)
+void m2t_conv2d_im2col(const m2t_conv2d *c, const float *in, int in_h, int in_w, int out_w,
+                       size_t first, size_t count, float *col)
 {
-    const size_t k = patch_floats(c);
+    const size_t k = m2t_conv2d_patch_floats(c);
     int oy = (int)(first / (size_t)out_w), ox = (int)(first % (size_t)out_w);
     for (size_t i = 0; i < count; i++) {
         im2col_pixel(c, in, in_h, in_w, oy, ox, col + i * k);
@@ -115,14 +113,14 @@ static void gemm_bias(const m2t_conv2d *c, const float *a, size_t pixels, size_t
 m2t_error m2t_conv2d_forward(const m2t_conv2d *conv, const float *in, int in_h, int in_w,
                              float *out, float *scratch, size_t scratch_floats)
 {
-    if (!conv || !in || !out || !shape_is_valid(conv, in_h, in_w))
+    if (!conv || !in || !out || !m2t_conv2d_shape_is_valid(conv, in_h, in_w))
         return M2T_ERROR_INVALID_ARGUMENT;
     const int out_h = m2t_conv2d_out_size(in_h, conv->stride);
     const int out_w = m2t_conv2d_out_size(in_w, conv->stride);
     const size_t pixels = (size_t)out_h * out_w;
-    const size_t k = patch_floats(conv);
+    const size_t k = m2t_conv2d_patch_floats(conv);
 
-    if (is_pointwise(conv)) {
+    if (m2t_conv2d_is_pointwise(conv)) {
         /* The input already is the im2col matrix; chunks only keep each
          * sgemm's bias fill and output in cache and its sizes within int. */
         const size_t chunk = M2T_MAX(M2T_CONV_SCRATCH_BUDGET_FLOATS / k, (size_t)1);
@@ -136,7 +134,7 @@ m2t_error m2t_conv2d_forward(const m2t_conv2d *conv, const float *in, int in_h, 
     const size_t chunk = M2T_MIN(scratch_floats / k, (size_t)INT_MAX);
     for (size_t first = 0; first < pixels; first += chunk) {
         const size_t count = M2T_MIN(chunk, pixels - first);
-        im2col_pixels(conv, in, in_h, in_w, out_w, first, count, scratch);
+        m2t_conv2d_im2col(conv, in, in_h, in_w, out_w, first, count, scratch);
         gemm_bias(conv, scratch, count, k, out + first * conv->cout);
     }
     return M2T_OK;

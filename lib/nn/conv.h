@@ -64,6 +64,20 @@ size_t m2t_conv2d_scratch_floats(const m2t_conv2d *conv, int in_h, int in_w);
 m2t_error m2t_conv2d_forward(const m2t_conv2d *conv, const float *in, int in_h, int in_w,
                              float *out, float *scratch, size_t scratch_floats);
 
+/* Shared by conv.c and conv_det.c (the deterministic twin). */
+
+/* Floats of one output pixel's im2col row: kernel * kernel * cin. */
+size_t m2t_conv2d_patch_floats(const m2t_conv2d *c);
+/* A 1 x 1 stride-1 convolution needs no im2col. */
+int m2t_conv2d_is_pointwise(const m2t_conv2d *c);
+/* The limits above, and a patch size that fits an int. */
+int m2t_conv2d_shape_is_valid(const m2t_conv2d *c, int in_h, int in_w);
+/* im2col rows of `count` output pixels from flat index `first` (out_w per
+ * row): for each kernel row the k input pixels are adjacent in HWC memory,
+ * so each row is k copies of k * cin floats, zeros outside the image. */
+void m2t_conv2d_im2col(const m2t_conv2d *c, const float *in, int in_h, int in_w, int out_w,
+                       size_t first, size_t count, float *col);
+
 /*
  * Depth-to-space by 2, PyTorch's pixel_shuffle(2) in HWC:
  *   out[2y + i][2x + j][c] = in[y][x][c * 4 + i * 2 + j]
