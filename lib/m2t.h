@@ -173,7 +173,8 @@ typedef struct {
 
 M2T_API void m2t_model_get_info(const m2t_model *model, m2t_model_info *info);
 
-/** Path the default model is loaded from when m2t_model_open() gets NULL. */
+/** Path the default model is loaded from when m2t_model_open() gets NULL.
+ *  Returns a static buffer: not thread-safe, call it from one thread. */
 M2T_API const char *m2t_default_model_path(void);
 
 /* ------------------------------------------------------------------------ */
@@ -204,9 +205,9 @@ typedef struct {
     uint32_t latent_checksum;    /* CRC-32 of the quantized latents */
     size_t header_size;          /* bytes before the first patch stream */
     size_t total_size;           /* header + all patch streams */
-    const uint32_t *patch_bytes; /* patches_x * patches_y sizes, raster order;
-                                    points into the caller's buffer-owned copy
-                                    and lives as long as m2t_bitstream_info_free */
+    const uint32_t *patch_bytes; /* patches_x * patches_y stream sizes, raster
+                                    order; allocated by m2t_bitstream_inspect,
+                                    released by m2t_bitstream_info_free */
 } m2t_bitstream_info;
 
 /** Parses and validates the header (checksum, sizes, limits). */

@@ -121,6 +121,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default="{}", help="JSON overrides of the model config")
     ap.add_argument("--lambdas", help="comma-separated lambda per quality (default: model.LAMBDAS)")
+    ap.add_argument("--edge-patches", type=float, default=0.0,
+                    help="fraction of patches trained as cut image-edge patches")
+    ap.add_argument("--amp", action="store_true",
+                    help="bf16 autocast for the convolutions only (CUDA)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (PyTorch 2)")
     args = ap.parse_args()
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -139,7 +144,8 @@ def main():
              "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
              "batch": args.batch, "crop": args.crop}
     opt = torch.optim.Adam(codec.parameters(), lr=args.lr)
-    if os.path.exists(ckpt_path):
+    resumed = os.path.exists(ckpt_path)
+    if resumed:
         ck = torch.load(ckpt_path, map_location="cpu")
         codec = M.Codec(ck["config"])
         codec.load_state_dict(ck["model"])
@@ -154,11 +160,27 @@ def main():
         opt = torch.optim.Adam(codec.parameters(), lr=args.lr)
         state["init"] = os.path.basename(args.init)
         log("initialised from %s" % args.init)
+        if args.init.endswith(".safetensors") and not args.lambdas:
+            # A shipped file's levels may be re-mapped operating points: go on
+            # training each level with the lambda it stands for.
+            meta = W.read_safetensors(args.init)[1]
+            if "quality_points" in meta and "lambdas" in meta:
+                state["lambdas"] = M.lambdas_at_points(json.loads(meta["lambdas"]),
+                                                       json.loads(meta["quality_points"]))
+                log("lambdas of the shipped levels: %s"
+                    % ", ".join("%.5f" % v for v in state["lambdas"]))
     codec.to(device)
     for st in opt.state.values():
         for k, v in st.items():
             if torch.is_tensor(v):
                 st[k] = v.to(device)
+
+    codec.edge_patch_prob = args.edge_patches
+    if args.amp:
+        M.CONV_AUTOCAST["dtype"] = torch.bfloat16
+    step_fn = codec
+    if args.compile and hasattr(torch, "compile"):
+        step_fn = torch.compile(codec)   # checkpoints still save `codec` itself
 
     train_imgs, valid_imgs = load_pack(args.pack)
     sampler = CropSampler(train_imgs, args.crop, device, args.seed + state["step"])
@@ -174,6 +196,7 @@ def main():
         % (device, len(sampler.images), len(valid), n_params / 1e6, json.dumps(codec.cfg)))
 
     budget = args.minutes * 60.0
+    steps_here = 0
     t_start = time.time()
     t_ckpt = t_eval = t_log = t_start
     steps_at_log = state["step"]
@@ -193,14 +216,14 @@ def main():
             break
         frac = elapsed / budget
         lr = args.lr_min + 0.5 * (args.lr - args.lr_min) * (1 + math.cos(math.pi * frac))
-        if state["step"] < args.warmup and "init" not in state:
-            lr *= (state["step"] + 1) / args.warmup
+        if not resumed and steps_here < args.warmup:
+            lr *= (steps_here + 1) / args.warmup   # a fresh Adam needs a gentle start
         for g in opt.param_groups:
             g["lr"] = lr
 
         x = sampler.batch(args.batch)
         q = torch.randint(0, M.QUALITIES, (args.batch,), device=device)
-        bits, x_hat = codec(x, q)
+        bits, x_hat = step_fn(x, q)
         pixels = x.shape[2] * x.shape[3]
         bpp = bits / pixels
         mse = ((x - x_hat) ** 2).mean(dim=(1, 2, 3))
@@ -215,6 +238,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(codec.parameters(), 1.0)
         opt.step()
         state["step"] += 1
+        steps_here += 1
         stats.append((loss.item(), bpp.mean().item(), mse.mean().item()))
 
         now = time.time()

@@ -68,6 +68,20 @@ def conv(cin, cout, k, stride=1):
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
 
 
+# Mixed precision for the convolutions only (train.py --amp): bf16 matrix
+# products, fp32 everywhere else (GDN, gains, entropy model, losses).
+CONV_AUTOCAST = {"dtype": None}
+
+
+def run_conv(layer, x):
+    dtype = CONV_AUTOCAST["dtype"]
+    if dtype is None:
+        return layer(x)
+    with torch.autocast(device_type=x.device.type, dtype=dtype):
+        y = layer(x)
+    return y.float()
+
+
 class Analysis(nn.Module):
     """g_a: four 5x5 stride-2 convolutions with GDN between them (downscale 16)."""
 
@@ -79,7 +93,7 @@ class Analysis(nn.Module):
 
     def forward(self, x):
         for i, cv in enumerate(self.convs):
-            x = cv(x)
+            x = run_conv(cv, x)
             if i < 3:
                 x = self.gdns[i](x)
         return x
@@ -97,7 +111,7 @@ class Synthesis(nn.Module):
 
     def forward(self, y):
         for i, cv in enumerate(self.convs):
-            y = F.pixel_shuffle(cv(y), 2)
+            y = F.pixel_shuffle(run_conv(cv, y), 2)
             if i < 3:
                 y = self.igdns[i](y)
         return y
@@ -280,6 +294,20 @@ def set_quality_points(codec, points):
         codec.entropy.quality[level] = emb[i] + te * (emb[i + 1] - emb[i])
 
 
+def lambdas_at_points(lambdas, points):
+    """The lambda each re-mapped level stands for: log-lambda interpolated
+    (extrapolated) exactly like the gains in set_quality_points. Used to go
+    on training a shipped model whose levels were re-mapped."""
+    q = len(lambdas)
+    out = []
+    for r in points:
+        i = min(max(int(math.floor(r)), 0), q - 2)
+        t = r - i
+        la, lb = math.log(lambdas[i]), math.log(lambdas[i + 1])
+        out.append(math.exp(la + t * (lb - la)))
+    return out
+
+
 def round_ste(x):
     return x + (torch.round(x) - x).detach()
 
@@ -327,9 +355,15 @@ class Codec(nn.Module):
         tgt = to_patches(y_target, wt)
         q = quality.repeat_interleave(per_image)
         if cfg["mode"] == "m2t":
-            out = self.entropy.forward_m2t(ctx, q)
+            present = self.random_edge_patches(ctx.shape[0], wt, ctx.device)
+            out = self.entropy.forward_m2t(ctx, q, present)
             like = mixture_likelihood(tgt, *mixture_params(out, c, cfg["mixtures"]))
-            return -torch.log2(like).sum(dim=(1, 2)).view(b, per_image).sum(1)
+            bits = -torch.log2(like).sum(-1)
+            if present is not None:
+                # Rate of the coded tokens, scaled to a whole patch so the
+                # rate term keeps its meaning.
+                bits = bits * present * (wt * wt / present.sum(1, keepdim=True))
+            return bits.sum(1).view(b, per_image).sum(1)
         # MT training: random masks, rate on masked positions only.
         frac = torch.rand(ctx.shape[0], 1, device=ctx.device) * 0.94 + 0.05
         known = torch.rand(ctx.shape[:2], device=ctx.device) >= frac
@@ -338,6 +372,23 @@ class Codec(nn.Module):
         bits = -torch.log2(like).sum(-1) * (~known)
         scale = ctx.shape[1] / (~known).sum(1).clamp(min=1)
         return (bits.sum(1) * scale).view(b, per_image).sum(1)
+
+    # Fraction of training patches cut like the right/bottom patches of an
+    # image whose latent grid is not a multiple of the patch (train.py
+    # --edge-patches): their outside positions are known zeros at inference.
+    edge_patch_prob = 0.0
+
+    def random_edge_patches(self, patches, wt, device):
+        """(patches, wt*wt) bool of positions inside the image, or None."""
+        if self.edge_patch_prob <= 0 or not self.training:
+            return None
+        rows = torch.randint(1, wt + 1, (patches, 1), device=device)
+        cols = torch.randint(1, wt + 1, (patches, 1), device=device)
+        cut = torch.rand(patches, 1, device=device) < self.edge_patch_prob
+        rows = torch.where(cut, rows, torch.full_like(rows, wt))
+        cols = torch.where(cut, cols, torch.full_like(cols, wt))
+        idx = torch.arange(wt * wt, device=device)[None, :]
+        return (idx // wt < rows) & (idx % wt < cols)
 
     def forward(self, x, quality):
         """Training pass: returns (bits per image, reconstruction)."""
