@@ -22,7 +22,7 @@ m2t_error m2t_entropy_model_init(m2t_entropy_model *em, const m2t_model *model,
     memset(em, 0, sizeof *em);
     em->model = model;
     em->schedule = schedule;
-    em->slot_of_row = m2t_malloc_array(n, sizeof(int));
+    em->row_slot = m2t_malloc_array(n, sizeof(int));
     em->input_pos = m2t_malloc_array(n, sizeof(int));
     em->pos_index = m2t_malloc_array(n, sizeof(int));
     em->head_row = m2t_malloc_array(n, sizeof(int));
@@ -36,8 +36,9 @@ m2t_error m2t_entropy_model_init(m2t_entropy_model *em, const m2t_model *model,
     size_t per_cache = m2t_kv_cache_floats(c->heads, head_dim, (int)n);
     em->cache_storage = alloc_floats(per_cache * (size_t)c->layers);
     em->caches = m2t_calloc_array((size_t)(c->layers ? c->layers : 1), sizeof *em->caches);
-    if (!em->slot_of_row || !em->input_pos || !em->pos_index || !em->head_row || !em->x || !em->h || !em->qkv || !em->att || !em->mlp ||
-        !em->tokens || !em->out || !em->cache_storage || !em->caches) {
+    if (!em->row_slot || !em->input_pos || !em->pos_index || !em->head_row || !em->x ||
+        !em->h || !em->qkv || !em->att || !em->mlp || !em->tokens || !em->out ||
+        !em->cache_storage || !em->caches) {
         m2t_entropy_model_free(em);
         return M2T_ERROR_NO_MEMORY;
     }
@@ -53,13 +54,12 @@ m2t_error m2t_entropy_model_init(m2t_entropy_model *em, const m2t_model *model,
         m2t_entropy_model_free(em);
         return err;
     }
-    em->row_slot = em->slot_of_row;
     return M2T_OK;
 }
 
 void m2t_entropy_model_free(m2t_entropy_model *em)
 {
-    free(em->slot_of_row);
+    free(em->row_slot);
     free(em->input_pos);
     free(em->pos_index);
     free(em->head_row);
@@ -152,7 +152,7 @@ static int prepare_m2t(m2t_entropy_model *em, uint32_t g, const uint8_t *known)
     for (uint32_t r = 0; r < rows; r++) {
         int32_t src = s->source[first + r];
         int p = src >= 0 ? s->order[src] : -1;
-        em->slot_of_row[r] = (int)(first + r);
+        em->row_slot[r] = (int)(first + r);
         em->pos_index[r] = (int)(first + r);   /* positional embedding per slot */
         em->input_pos[r] = (p >= 0 && known[p]) ? p : -1;
         em->head_row[r] = (int)r;
@@ -170,7 +170,7 @@ static int prepare_mt(m2t_entropy_model *em, uint32_t g, const uint8_t *known)
     }
     const uint32_t first = s->group_start[g], rows = s->group_start[g + 1] - first;
     for (uint32_t r = 0; r < rows; r++) {
-        em->slot_of_row[r] = (int)(first + r);
+        em->row_slot[r] = (int)(first + r);
         em->head_row[r] = s->order[first + r];
     }
     m2t_entropy_model_reset(em);   /* full recompute: nothing carries over */

@@ -24,11 +24,10 @@ typedef struct {
     const m2t_model *model;
     const m2t_schedule *schedule;
     int rows;              /* rows of the last step's output */
-    const int *row_slot;   /* slot of each output row (into the schedule) */
+    int *row_slot;         /* [N] slot of each output row (into the schedule) */
     float *out;            /* [rows][3 K C] head output of the last step */
 
     /* working memory */
-    int *slot_of_row;      /* [N] */
     int *input_pos;        /* [N] position whose value a fed row carries, -1: mask */
     int *pos_index;        /* [N] positional-embedding row of a fed row */
     int *head_row;         /* [N] fed row behind each output row */

@@ -297,11 +297,11 @@ M2T_API const char *m2t_task_stage_name(const m2t_task *t)
 static m2t_error run_job(m2t_task *t, uint32_t job)
 {
     const m2t_bitstream_info *i = &t->info;
+    const m2t_region tile = m2t_tile_at(i->latent_width, i->latent_height, job);
     switch (t->current) {
     case STAGE_ANALYSIS:
         return m2t_analysis_tile(t->model, t->padded_rgb, t->padded_w, i->latent_width,
-                                 i->latent_height, m2t_tile_at(i->latent_width, i->latent_height, job),
-                                 i->quality, t->latents);
+                                 i->latent_height, tile, i->quality, t->latents);
     case STAGE_ENTROPY: {
         m2t_patch_ref ref = patch_ref(t, job);
         if (t->compressing) {
@@ -316,9 +316,8 @@ static m2t_error run_job(m2t_task *t, uint32_t job)
                                 t->patch_size[job], t->decode_steps);
     }
     case STAGE_SYNTHESIS:
-        return m2t_synthesis_tile(t->model, t->latents, i->latent_width, i->latent_height,
-                                  m2t_tile_at(i->latent_width, i->latent_height, job), i->quality,
-                                  t->image.pixels, i->width, i->height, i->channels);
+        return m2t_synthesis_tile(t->model, t->latents, i->latent_width, i->latent_height, tile,
+                                  i->quality, t->image.pixels, i->width, i->height, i->channels);
     default:
         return M2T_ERROR_STAGE;
     }
