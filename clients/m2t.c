@@ -293,12 +293,7 @@ static int cmd_decompress(const cli_options *o)
     return rc;
 }
 
-static const char *order_name(m2t_order order)
-{
-    return order == M2T_ORDER_RASTER ? "raster" : order == M2T_ORDER_RANDOM ? "random" : "qlds";
-}
-
-/* The bitstream header as JSON (also used by m2td's JSON responses). */
+/* The bitstream header as JSON (the form of `m2t info`). */
 static json_t *info_json(const m2t_bitstream_info *i)
 {
     char id[17];
@@ -313,7 +308,8 @@ static json_t *info_json(const m2t_bitstream_info *i)
                      "channels", (int)i->channels, "quality", (int)i->quality, "model_id", id,
                      "latent", "width", (int)i->latent_width, "height", (int)i->latent_height,
                      "channels", (int)i->latent_channels,
-                     "schedule", "mode", i->mode_mt ? "mt" : "m2t", "order", order_name(i->order),
+                     "schedule", "mode", i->mode_mt ? "mt" : "m2t", "order",
+                     m2t_order_name(i->order),
                      "steps", (int)i->steps, "alpha", (double)i->alpha,
                      "patches", "size", (int)i->patch, "x", (int)i->patches_x, "y",
                      (int)i->patches_y,

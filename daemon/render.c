@@ -21,15 +21,10 @@ double render_bpp(const m2t_bitstream_info *info)
     return 8.0 * (double)info->total_size / ((double)info->width * (double)info->height);
 }
 
-static const char *order_name(m2t_order order)
-{
-    return order == M2T_ORDER_RASTER ? "raster" : order == M2T_ORDER_RANDOM ? "random" : "qlds";
-}
-
 void render_schedule(const m2t_bitstream_info *info, char *out, size_t size)
 {
     snprintf(out, size, "%s;order=%s;steps=%u;alpha=%g", info->mode_mt ? "mt" : "m2t",
-             order_name(info->order), info->steps, (double)info->alpha);
+             m2t_order_name(info->order), info->steps, (double)info->alpha);
 }
 
 /* Takes the reference to doc. */
@@ -87,7 +82,7 @@ char *render_compress_json(const coding *c, size_t *size)
         "channels", (json_int_t)i->channels, "quality", (json_int_t)i->quality,
         "bytes", (json_int_t)i->total_size, "bpp", render_bpp(i),
         "steps", (json_int_t)i->steps,
-        "schedule", "mode", i->mode_mt ? "mt" : "m2t", "order", order_name(i->order),
+        "schedule", "mode", i->mode_mt ? "mt" : "m2t", "order", m2t_order_name(i->order),
         "steps", (json_int_t)i->steps, "alpha", (double)i->alpha,
         "latent", "width", (json_int_t)i->latent_width, "height", (json_int_t)i->latent_height,
         "channels", (json_int_t)i->latent_channels,

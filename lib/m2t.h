@@ -189,6 +189,9 @@ typedef enum {
     M2T_ORDER_RANDOM = 2  /* fixed seed */
 } m2t_order;
 
+/** Name of a token order: "qlds", "raster", "random" ("unknown" otherwise). */
+M2T_API const char *m2t_order_name(m2t_order order);
+
 /** Everything the header of a bitstream says (no entropy decoding). */
 typedef struct {
     uint32_t version;

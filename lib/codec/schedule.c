@@ -45,6 +45,19 @@ static void random_fill(uint32_t tokens, uint16_t *out)
     }
 }
 
+M2T_API const char *m2t_order_name(m2t_order order)
+{
+    switch (order) {
+    case M2T_ORDER_QLDS:
+        return "qlds";
+    case M2T_ORDER_RASTER:
+        return "raster";
+    case M2T_ORDER_RANDOM:
+        return "random";
+    }
+    return "unknown";
+}
+
 m2t_error m2t_order_fill(m2t_order order, uint32_t height, uint32_t width, uint16_t *out)
 {
     uint32_t tokens = height * width;

@@ -46,15 +46,13 @@ static m2t_error meta_float(const m2t_st_file *f, const char *key, float lo, flo
 
 static m2t_error parse_order(const char *s, m2t_order *out)
 {
-    if (s && strcmp(s, "qlds") == 0)
-        *out = M2T_ORDER_QLDS;
-    else if (s && strcmp(s, "raster") == 0)
-        *out = M2T_ORDER_RASTER;
-    else if (s && strcmp(s, "random") == 0)
-        *out = M2T_ORDER_RANDOM;
-    else
-        return M2T_ERROR_MODEL_UNSUPPORTED;
-    return M2T_OK;
+    static const m2t_order orders[] = {M2T_ORDER_QLDS, M2T_ORDER_RASTER, M2T_ORDER_RANDOM};
+    for (size_t i = 0; s && i < sizeof orders / sizeof orders[0]; i++)
+        if (strcmp(s, m2t_order_name(orders[i])) == 0) {
+            *out = orders[i];
+            return M2T_OK;
+        }
+    return M2T_ERROR_MODEL_UNSUPPORTED;
 }
 
 static m2t_error parse_config(const m2t_st_file *f, m2t_model_config *c)
