@@ -6,22 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_file.h"
 #include "m2t.h"
-
-static int read_file(const char *path, void **data, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *data = n > 0 ? malloc((size_t)n) : NULL;
-    int ok = *data && fread(*data, 1, (size_t)n, f) == (size_t)n;
-    fclose(f);
-    *size = (size_t)n;
-    return ok ? 0 : -1;
-}
 
 int main(int argc, char **argv)
 {
@@ -30,10 +16,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: m2t-crop IN WIDTHxHEIGHT OUT.png\n");
         return 2;
     }
-    void *data, *png;
+    uint8_t *data;
+    void *png;
     size_t size, png_size;
     m2t_image in = {0};
-    if (read_file(argv[1], &data, &size) != 0 || m2t_image_decode(data, size, 0, &in) != M2T_OK) {
+    if (bench_read_file(argv[1], &data, &size) != 0 ||
+        m2t_image_decode(data, size, 0, &in) != M2T_OK) {
         fprintf(stderr, "m2t-crop: cannot read %s\n", argv[1]);
         return 1;
     }

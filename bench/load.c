@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_file.h"
+
 typedef struct {
     const char *url;
     const char *endpoint;
@@ -160,21 +162,6 @@ static double percentile(const double *sorted, unsigned n, double p)
     return sorted[i < n ? i : n - 1];
 }
 
-static int read_file(const char *path, uint8_t **data, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *data = n > 0 ? malloc((size_t)n) : NULL;
-    int ok = *data && fread(*data, 1, (size_t)n, f) == (size_t)n;
-    fclose(f);
-    *size = (size_t)n;
-    return ok ? 0 : -1;
-}
-
 static int parse(int argc, char **argv, options *o)
 {
     static const struct option longs[] = {
@@ -240,7 +227,7 @@ int main(int argc, char **argv)
     static run r;
     r.opt = &o;
     pthread_mutex_init(&r.lock, NULL);
-    if (read_file(o.file, &r.body, &r.body_size) != 0) {
+    if (bench_read_file(o.file, &r.body, &r.body_size) != 0) {
         perror(o.file);
         return 1;
     }

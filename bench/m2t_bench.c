@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_file.h"
 #include "codec/schedule.h"
 #include "m2t.h"
 #include "model/model.h"
@@ -197,15 +198,10 @@ static json_t *stage_json(const char *name, double seconds, double flops)
 static int bench_image(const m2t_model *m, const char *path, unsigned threads, unsigned quality,
                        int repeats, double sgemm)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    uint8_t *data;
+    size_t got;
+    if (bench_read_file(path, &data, &got) != 0)
         return -1;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *data = malloc((size_t)len);
-    size_t got = fread(data, 1, (size_t)len, f);
-    fclose(f);
     m2t_image img;
     m2t_error err = m2t_image_decode(data, got, 0, &img);
     free(data);
